@@ -1,0 +1,119 @@
+"""Benchmark: do students learn more (and leak less) from robust QA than from naive QA? (issue 6)
+
+Runs `robustqa compare` on an experiment file (default: benchmarks/configs/student_default.yaml) and prints
+the headline numbers. Any experiment field can be overridden with --set, dotted for the nested sections:
+
+    python benchmarks/student_compare.py
+    python benchmarks/student_compare.py --smoke       # 1 article, 1 seed, a few steps: checks the plumbing
+    python benchmarks/student_compare.py --set seeds=[0,1] --set train.epochs=2 --out /tmp/students
+
+A rerun with the same --out skips every finished step (generation, baselines, students).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_CONFIG = HERE / "configs" / "student_default.yaml"
+
+# The smoke run: the same pipeline at the smallest size that still exercises every step.
+SMOKE = {
+    "name": "student_smoke",
+    "include": ["Super_Bowl_50"],
+    "max_documents": 2,
+    "seeds": [0],
+    "budget": 8,
+    "train.max_steps": 4,
+    "eval.max_questions": 12,
+    "control.include": ["Normans"],
+    "bootstrap_samples": 200,
+}
+
+
+def apply_override(data: dict, key: str, value) -> None:
+    """Set `key` (dotted for nested mappings: train.epochs) in `data`."""
+    *parents, leaf = key.split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise SystemExit(f"--set {key}: {part} is not a mapping")
+    node[leaf] = value
+
+
+def parse_set(text: str) -> tuple[str, object]:
+    key, sep, raw = text.partition("=")
+    if not sep:
+        raise SystemExit(f"--set needs KEY=VALUE, got {text!r}")
+    return key.strip(), yaml.safe_load(raw)
+
+
+def _num(value, sign: bool = False) -> str:
+    return "n/a" if value is None else (f"{value:+.3f}" if sign else f"{value:.3f}")
+
+
+def headline(results: dict) -> str:
+    rows = [
+        (name, g["em"]["mean"], g["f1"]["mean"], g["nll"]["mean"], g["leaked"]["mean"])
+        for name, g in results["groups"].items()
+    ]
+    base = results["baselines"].get("base")
+    if base:
+        s = base["summary"]
+        rows.append(("base (floor)", s["em"], s["f1"], s["nll"], base["leakage"]["leaked"]))
+    for name, ceiling in results["baselines"].get("teacher_open_book", {}).items():
+        s = ceiling["summary"]
+        rows.append((f"{name} open book (ceiling)", s["em"], s["f1"], s["nll"], ceiling["leakage"]["leaked"]))
+    lines = [
+        f"{n:32s} EM {_num(em)}  F1 {_num(f1)}  NLL {_num(nll)}  leak {_num(leak)}"
+        for n, em, f1, nll, leak in rows
+    ]
+    for d in results["differences"]:
+        lines.append(
+            f"{d['a']} - {d['b']} {d['metric']}: {_num(d['diff'], True)} "
+            f"[{_num(d['low'], True)}, {_num(d['high'], True)}]"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="experiment YAML")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="output dir (default: benchmarks/results/NAME)"
+    )
+    parser.add_argument("--set", action="append", default=[], help="override an experiment field: KEY=VALUE")
+    parser.add_argument("--smoke", action="store_true", help="tiny run that checks the plumbing")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+
+    from robustqa.training.compare import run_experiment
+    from robustqa.training.experiment import Experiment
+
+    data = yaml.safe_load(args.config.read_text(encoding="utf-8"))
+    data.setdefault("source_dir", str(args.config.resolve().parent))
+    overrides = dict(SMOKE) if args.smoke else {}
+    overrides.update(parse_set(s) for s in args.set)
+    for key, value in overrides.items():
+        apply_override(data, key, value)
+    experiment = Experiment.from_dict(data, source=str(args.config))
+    out = args.out or HERE / "results" / experiment.name
+
+    t0 = time.perf_counter()
+    results = run_experiment(experiment, out, progress=not args.no_progress)
+    print(headline(results))
+    print(json.dumps(results["timing"]), f"total {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

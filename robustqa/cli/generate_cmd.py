@@ -1,0 +1,76 @@
+"""`robustqa generate`: documents in, QA records with provenance out (append-only JSONL, resumable)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from robustqa.config import GenerateConfig
+from robustqa.io.loaders import load_documents
+from robustqa.lm.factory import make_lm
+from robustqa.paths import response_cache_path
+from robustqa.runner import generate_records, rejected_path
+
+
+def generate(
+    paths: list[Path] = typer.Argument(..., help="Documents: .txt .md .html(.gz) .jsonl (id, text), SQuAD .json, dirs."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output QA JSONL (kept pairs); rejected go beside it."),
+    strategy: str | None = typer.Option(None, "--strategy", "-s", help="Registered strategy name."),
+    budget: int | None = typer.Option(None, "--budget", "-n", help="QA pairs to plan over the corpus."),
+    seed: int | None = typer.Option(None, "--seed", help="Run seed."),
+    backend: str | None = typer.Option(None, "--backend", help="hf (local transformers) or openai."),
+    model: str | None = typer.Option(None, "--model", help="hf: local model dir; openai: served model name."),
+    base_url: str | None = typer.Option(None, "--base-url", help="openai: server base URL (…/v1)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="YAML config (any GenerateConfig field)."),
+    shard: str | None = typer.Option(None, "--shard", help="I/N: run the I-th of N partitions (0-based)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Items per strategy/LM batch."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a killed run: finished items are skipped."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not use the SQLite response cache."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Generate QA pairs from documents with a strategy and a language model."""
+    cfg = GenerateConfig.from_yaml(config) if config else GenerateConfig()
+    overrides = {
+        "strategy": strategy, "budget": budget, "seed": seed, "backend": backend, "model": model,
+        "base_url": base_url, "shard": shard, "batch_size": batch_size,
+    }
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(cfg, key, value)
+    if no_cache:
+        cfg.cache = None
+
+    # Validate everything before touching the output, so bad input leaves nothing a resume could mistake for work.
+    strat = cfg.build_strategy()
+    documents = load_documents(paths)
+    shard_pair = cfg.parsed_shard()
+    lm = make_lm(
+        cfg.backend, model=cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env,
+        cache_path=response_cache_path(cfg.cache), concurrency=cfg.concurrency,
+        max_retries=cfg.max_retries, timeout=cfg.timeout,
+    )
+    fingerprint = cfg.fingerprint(strat, lm.model_id)
+    try:
+        summary = generate_records(
+            documents, strat, lm, cfg.budget, cfg.seed, out,
+            resume=resume, overwrite=overwrite, batch_size=cfg.batch_size, shard=shard_pair,
+            write_rejected=cfg.write_rejected, fingerprint=fingerprint, config=_config_dict(cfg),
+            progress=progress,
+        )
+    finally:
+        lm.close()
+    typer.echo(
+        f"{summary.kept} kept, {summary.rejected} rejected of {summary.planned} planned "
+        f"({summary.skipped_done} done before) in {summary.seconds:.1f}s "
+        f"({summary.pairs_per_minute:.1f} pairs/min, {summary.usage.get('total_tokens', 0)} LM tokens)\n"
+        f"records: {out}   rejected: {rejected_path(out)}"
+    )
+
+
+def _config_dict(cfg: GenerateConfig) -> dict:
+    from dataclasses import asdict
+
+    return json.loads(json.dumps(asdict(cfg), default=str))

@@ -1,0 +1,120 @@
+"""The parts a strategy is composed of: span filters, a selector, a question writer, an answerer, QA filters.
+
+Data flows one way: document -> spans -> span flags (boilerplate, instruction-like) -> work items (what to ask
+about) -> questions -> answers -> QA filters (score, then keep or reject) -> records.
+
+Every component follows the constructor contract of `robustqa.params.Configurable`: `__init__` only stores its
+keyword arguments; segmentation, model calls and scoring happen in the methods below. Every method is batched: it
+takes the whole batch of items so LM backends can batch and parallelise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .lm.base import LM
+from .params import Configurable
+from .types import Decision, Document, WorkItem
+
+
+@dataclass(frozen=True)
+class SpanFlag:
+    """A span a span filter judged unfit: not eligible as a target, and masked from what the models see."""
+
+    start: int
+    end: int
+    filter: str
+    score: float
+    reason: str
+
+    def decision(self) -> Decision:
+        # The pair is kept; the decision records that this span was removed from the model's view.
+        return Decision(self.filter, self.score, True, f"masked [{self.start},{self.end}): {self.reason}")
+
+
+@dataclass
+class Candidate:
+    """A QA pair under judgement. Filters may read everything and may replace `answer` (e.g. by a majority)."""
+
+    item: WorkItem
+    context: str
+    question: str
+    samples: list[str]
+    answer: str
+    decisions: list[Decision] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kept(self) -> bool:
+        return all(d.kept for d in self.decisions)
+
+
+class SpanFilter(Configurable):
+    """Flags spans of a document before any question is asked (sanitiser, instruction-span filter)."""
+
+    name = "span_filter"
+
+    def flag(self, doc: Document) -> list[SpanFlag]:
+        raise NotImplementedError
+
+
+class Selector(Configurable):
+    """Decides what to ask about: plans `n` work items for a document, without any model call.
+
+    `blocked` are the flagged spans: a selector never targets them. Items must be deterministic in
+    (doc, n, seed) and their ids unique: `robustqa.types.stable_hash(fingerprint, seed, doc.id, index)` is
+    the usual id.
+    """
+
+    name = "selector"
+
+    def select(
+        self, doc: Document, n: int, seed: int, blocked: Sequence[SpanFlag], fingerprint: str
+    ) -> list[WorkItem]:
+        raise NotImplementedError
+
+    def weight(self, doc: Document) -> float:
+        """Share of the run's budget this document gets, relative to others (default: its length)."""
+        return float(len(doc.text))
+
+
+class QuestionWriter(Configurable):
+    """Writes one question (the user turn) per item from the item's rendered context."""
+
+    name = "question_writer"
+
+    def write(
+        self, items: Sequence[WorkItem], contexts: Sequence[str], docs: Mapping[str, Document], lm: LM
+    ) -> list[str]:
+        raise NotImplementedError
+
+
+class Answerer(Configurable):
+    """Answers each question from its context. Returns the samples per item; the first is the answer."""
+
+    name = "answerer"
+
+    def answer(
+        self,
+        items: Sequence[WorkItem],
+        questions: Sequence[str],
+        contexts: Sequence[str],
+        docs: Mapping[str, Document],
+        lm: LM,
+    ) -> list[list[str]]:
+        raise NotImplementedError
+
+
+class QAFilter(Configurable):
+    """Scores candidate QA pairs, then keeps or rejects each: one Decision per candidate, in order.
+
+    Only candidates still kept reach a filter. A filter may replace `candidate.answer` (the consistency filter keeps
+    the majority answer) and must say so in its Decision's reason.
+    """
+
+    name = "qa_filter"
+
+    def judge(self, candidates: Sequence[Candidate], docs: Mapping[str, Document], lm: LM) -> list[Decision]:
+        raise NotImplementedError

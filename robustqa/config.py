@@ -1,0 +1,176 @@
+"""The generation run's configuration: one dataclass, every field with a default and help text, loadable from YAML.
+
+A YAML file sets any field below. A strategy is either a registered name with keyword parameters:
+
+    strategy: robust
+    strategy_params: {consistency_k: 5}
+
+or a composition of registered components (then `strategy` is only the name the records carry):
+
+    strategy: my_ablation
+    selector: {name: stratified, unit: sentence}
+    question_writer: {name: targeted}
+    answerer: {name: context, samples: 5, temperature: 0.7}
+    span_filters: [{name: sanitizer}, {name: instruction}]
+    filters: [{name: verifier}, {name: consistency}]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+from .registry import REGISTRY
+from .strategy import ComposedStrategy, Strategy
+from .types import stable_hash
+
+COMPOSITION_KEYS = ("selector", "question_writer", "answerer", "span_filters", "filters")
+
+
+def _f(default: Any, help: str) -> Any:
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class GenerateConfig:
+    """Configuration of `robustqa generate`.
+
+    Strategy: strategy, strategy_params, selector, question_writer, answerer, span_filters, filters.
+    Run: budget, seed, batch_size, shard, write_rejected.
+    Model: backend, model, base_url, api_key_env, concurrency, max_retries, timeout, cache.
+    """
+
+    strategy: str = _f("naive", "Registered strategy name (see `robustqa strategies`), or the name of a composition.")
+    strategy_params: dict = _f({}, "Keyword arguments for the registered strategy.")
+    selector: dict | str | None = _f(None, "Composition: the selector spec {name: ..., **params}.")
+    question_writer: dict | str | None = _f(None, "Composition: the question writer spec.")
+    answerer: dict | str | None = _f(None, "Composition: the answerer spec.")
+    span_filters: list = _f([], "Composition: span filter specs, applied before any question is asked.")
+    filters: list = _f([], "Composition: QA filter specs, applied in order after answering.")
+    budget: int = _f(100, "Number of QA pairs to plan over the whole corpus (kept plus rejected).")
+    seed: int = _f(0, "Run seed; every item's seed derives from it, the document and the item index.")
+    batch_size: int = _f(16, "Work items handed to the strategy (and so to the LM backend) at once.")
+    shard: str | None = _f(None, "'I/N': run only the I-th of N deterministic partitions of the work (0-based).")
+    write_rejected: bool = _f(True, "Write rejected pairs, with their decisions, to OUT.rejected.jsonl.")
+    backend: str = _f("hf", "LM backend: 'hf' (local transformers) or 'openai' (any OpenAI-compatible server).")
+    model: str | None = _f(None, "hf: a local model directory (default: the embedded SmolLM2-135M-Instruct); "
+                           "openai: the served model name.")
+    base_url: str | None = _f(None, "openai: the server's base URL, e.g. http://127.0.0.1:8000/v1.")
+    api_key_env: str = _f("OPENAI_API_KEY", "openai: the environment variable holding the API key.")
+    concurrency: int = _f(8, "openai: requests in flight at once.")
+    max_retries: int = _f(6, "openai: retries of a request on transient errors (429, 5xx, timeouts).")
+    timeout: float = _f(120.0, "openai: seconds before a request times out (then retried).")
+    cache: str | None = _f("auto", "SQLite response cache: a path, 'auto' (the user cache dir) or null (off).")
+
+    # -- building -----------------------------------------------------------------------------------------------
+    def build_strategy(self) -> Strategy:
+        if self.selector is None:
+            if any(getattr(self, k) for k in COMPOSITION_KEYS):
+                raise ConfigError("a composition needs a selector (plus question_writer and answerer)")
+            return REGISTRY.make_strategy(self.strategy, **self.strategy_params)
+        if self.question_writer is None or self.answerer is None:
+            raise ConfigError("a composition needs selector, question_writer and answerer")
+        return ComposedStrategy(
+            selector=REGISTRY.make_component("selector", self.selector),
+            question_writer=REGISTRY.make_component("question_writer", self.question_writer),
+            answerer=REGISTRY.make_component("answerer", self.answerer),
+            span_filters=[REGISTRY.make_component("span_filter", s) for s in self.span_filters],
+            filters=[REGISTRY.make_component("filter", s) for s in self.filters],
+            name=self.strategy,
+        )
+
+    def fingerprint(self, strategy: Strategy, model_id: str) -> str:
+        """Hash of everything that decides the records' content: strategy, model, budget and seed."""
+        payload = {
+            "strategy": strategy.describe(),
+            "name": self.strategy,
+            "backend": self.backend,
+            "model": model_id,
+            "budget": self.budget,
+            "seed": self.seed,
+        }
+        return stable_hash(json.dumps(payload, sort_keys=True))
+
+    def parsed_shard(self) -> tuple[int, int]:
+        if self.shard is None:
+            return (0, 1)
+        try:
+            index, count = (int(x) for x in str(self.shard).split("/"))
+        except ValueError:
+            raise ConfigError(f"shard must look like I/N (e.g. 0/4), got {self.shard!r}") from None
+        if not 0 <= index < count:
+            raise ConfigError(f"shard {self.shard!r}: need 0 <= I < N")
+        return index, count
+
+    # -- loading ------------------------------------------------------------------------------------------------
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> GenerateConfig:
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such config file") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the config must be a mapping of field: value")
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> GenerateConfig:
+        return from_dict(cls, data, source)
+
+
+T = typing.TypeVar("T")
+
+
+def from_dict(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
+    """Build a config dataclass, rejecting unknown keys and values of the wrong type with a ConfigError."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; known: {', '.join(fields)}")
+    hints = typing.get_type_hints(cls)
+    for key, value in data.items():
+        if not _type_ok(value, hints[key]):
+            raise ConfigError(
+                f"{source}: {key} must be {_type_name(hints[key])}, got {type(value).__name__} {value!r}"
+            )
+    return cls(**data)
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is Any:
+        return True
+    base = origin or hint
+    if base is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if base is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if base is list:
+        return isinstance(value, (list, tuple))
+    return isinstance(value, base)
+
+
+def _type_name(hint: Any) -> str:
+    args = typing.get_args(hint)
+    if args:
+        return " or ".join(_type_name(a) for a in args)
+    return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))

@@ -1,0 +1,260 @@
+"""Export QA records in the shapes other tools read as they are.
+
+- `openai`: OpenAI chat fine-tuning JSONL, one `{"messages": [user, assistant]}` per line.
+- `cartridges-parquet`: Cartridges' training examples (`cartridges.structs.Conversation`, formerly
+  `TrainingExample`: `messages` [{content, role, token_ids, top_logprobs}], `system_prompt`, `metadata`,
+  `type`), written as Cartridges' `write_conversations` does (one row per conversation, snappy parquet), so
+  `cartridges.structs.read_conversations(path)` and Cartridges' `DataSource(path=..., type="local")` read it.
+  robustqa records carry no teacher token ids or top logprobs, so both are null: train on them with
+  Cartridges' `targets="tokens"` (its retokenizing path). `system_prompt` is the excerpt the answering model
+  was shown, rebuilt from the documents when `docs` are given (else empty, as in Cartridges' rewritten sets).
+- `hf-dataset`: a Hugging Face `datasets.Dataset` saved with `save_to_disk` (`to_hf_dataset` of
+  `robustqa.io.dataset`).
+
+Every export is written to a temporary path and renamed into place, so a failure leaves no partial output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, InputError
+from .io.jsonl import iter_jsonl
+
+FORMATS = ("cartridges-parquet", "openai", "hf-dataset")
+_PARQUET_BATCH = 1024
+_MASKED_REASON = re.compile(r"^masked \[(\d+),(\d+)\)")
+
+
+def export_records(
+    path: str | Path,
+    fmt: str,
+    out: str | Path,
+    *,
+    docs: Sequence[str | Path] = (),
+    include_rejected: bool = False,
+    overwrite: bool = False,
+) -> int:
+    """Write the records of the QA JSONL `path` to `out` in format `fmt`; returns the number exported."""
+    path, out = Path(path), Path(out)
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r}; formats: {', '.join(FORMATS)}")
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if out.exists() and not overwrite:
+        raise ConfigError(f"{out} already exists: choose another --out or pass --overwrite")
+    if out.is_dir() and any(out.iterdir()) and not (out / "dataset_info.json").exists():
+        raise ConfigError(f"{out} is a directory that does not hold a saved dataset; refusing to replace it")
+    if out.resolve() == path.resolve():
+        raise ConfigError(f"{out}: the export must not overwrite its input")
+    documents = _documents_by_id(docs) if docs else None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    _remove(tmp)
+    try:
+        if fmt == "openai":
+            n = _write_openai(_rows(path, include_rejected), tmp)
+        elif fmt == "cartridges-parquet":
+            n = _write_cartridges(_rows(path, include_rejected), tmp, documents)
+        else:
+            n = _write_hf(path, include_rejected, tmp)
+        _remove(out)
+        os.replace(tmp, out)
+    finally:
+        _remove(tmp)
+    return n
+
+
+# -- reading -------------------------------------------------------------------------------------------------
+
+
+def _rows(path: Path, include_rejected: bool) -> Iterator[dict[str, Any]]:
+    """Validated records, streamed; InputError names the file and line of a record that cannot be exported."""
+    n = 0
+    for lineno, row in iter_jsonl(path):
+        for key, kind in (("id", str), ("question", str), ("answer", str)):
+            if not isinstance(row.get(key), kind):
+                raise InputError(f"{path}:{lineno}: not a QA record ('{key}' missing or not a string)")
+        if not include_rejected and not row.get("kept", True):
+            continue
+        n += 1
+        yield row
+    if n == 0:
+        what = "records" if include_rejected else "kept records (pass --include-rejected for rejected ones)"
+        raise InputError(f"{path}: no {what} to export")
+
+
+def _documents_by_id(paths: Sequence[str | Path]) -> dict[str, Any]:
+    from .io.loaders import iter_documents
+
+    return {d.id: d for d in iter_documents(list(paths))}
+
+
+def _messages(row: dict[str, Any]) -> list[dict[str, str]]:
+    messages = row.get("messages")
+    if isinstance(messages, list) and all(
+        isinstance(m, dict) and {"role", "content"} <= set(m) for m in messages
+    ):
+        return [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
+    return [{"role": "user", "content": row["question"]}, {"role": "assistant", "content": row["answer"]}]
+
+
+# -- openai --------------------------------------------------------------------------------------------------
+
+
+def _write_openai(rows: Iterator[dict[str, Any]], tmp: Path) -> int:
+    n = 0
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps({"messages": _messages(row)}, ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+# -- cartridges ----------------------------------------------------------------------------------------------
+
+
+def cartridges_schema():
+    """The Arrow schema of a Cartridges conversation row (fields in `asdict(Conversation)` order)."""
+    import pyarrow as pa
+
+    top_logprobs = pa.struct(
+        [
+            ("token_idx", pa.list_(pa.int64())),
+            ("token_id", pa.list_(pa.int64())),
+            ("logprobs", pa.list_(pa.float32())),
+            ("shape", pa.list_(pa.int64())),
+        ]
+    )
+    message = pa.struct(
+        [
+            ("content", pa.string()),
+            ("role", pa.string()),
+            ("token_ids", pa.list_(pa.int64())),
+            ("top_logprobs", top_logprobs),
+        ]
+    )
+    metadata = pa.struct(
+        [
+            ("id", pa.string()),
+            ("doc_id", pa.string()),
+            ("strategy", pa.string()),
+            ("model", pa.string()),
+            ("seed", pa.int64()),
+            ("fingerprint", pa.string()),
+            ("seed_prompt", pa.string()),
+            ("context_start", pa.int64()),
+            ("context_end", pa.int64()),
+            ("kept", pa.bool_()),
+            ("target", pa.string()),
+            ("decisions", pa.string()),
+            ("meta", pa.string()),
+        ]
+    )
+    return pa.schema(
+        [
+            ("messages", pa.list_(message)),
+            ("system_prompt", pa.string()),
+            ("metadata", metadata),
+            ("type", pa.string()),
+        ]
+    )
+
+
+def cartridges_row(row: dict[str, Any], documents: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One robustqa record as a Cartridges `Conversation` dict."""
+    context = row.get("context") or {}
+    meta = row.get("meta") or {}
+    return {
+        "messages": [{**m, "token_ids": None, "top_logprobs": None} for m in _messages(row)],
+        "system_prompt": _system_prompt(row, documents) if documents is not None else "",
+        "metadata": {
+            "id": row["id"],
+            "doc_id": str(row.get("doc_id", "")),
+            "strategy": str(row.get("strategy", "")),
+            "model": str(row.get("model", "")),
+            "seed": int(row.get("seed", 0)),
+            "fingerprint": str(row.get("fingerprint", "")),
+            "seed_prompt": meta.get("seed_prompt"),
+            "context_start": context.get("start"),
+            "context_end": context.get("end"),
+            "kept": bool(row.get("kept", True)),
+            "target": json.dumps(row.get("target"), ensure_ascii=False),
+            "decisions": json.dumps(row.get("decisions", []), ensure_ascii=False),
+            "meta": json.dumps(meta, ensure_ascii=False),
+        },
+        "type": str(row.get("strategy", "")) or "robustqa",
+    }
+
+
+def _system_prompt(row: dict[str, Any], documents: dict[str, Any]) -> str:
+    """The answering model's system prompt: the record's excerpt without the spans its filters cut out."""
+    from robustqa.context import render_context
+    from robustqa.strategies.context_answerer import ANSWER_SYSTEM_PROMPT
+
+    doc = documents.get(row.get("doc_id"))
+    context = row.get("context") or {}
+    if doc is None:
+        raise InputError(f"record {row['id']}: document {row.get('doc_id')!r} is not among the --docs given")
+    if not {"start", "end"} <= set(context):
+        raise InputError(f"record {row['id']}: no context offsets, cannot rebuild its system prompt")
+    start, end = int(context["start"]), int(context["end"])
+    if not 0 <= start <= end <= len(doc.text):
+        raise InputError(f"record {row['id']}: context [{start},{end}) lies outside document {doc.id!r}")
+    return ANSWER_SYSTEM_PROMPT.format(context=render_context(doc, start, end, _masked(row, context)))
+
+
+def _masked(row: dict[str, Any], context: dict[str, Any]) -> list[tuple[int, int]]:
+    explicit = context.get("masked") or (row.get("meta") or {}).get("masked")
+    if explicit:
+        return [(int(m[0]), int(m[1])) for m in explicit]
+    # The composed strategy records each cut as a kept decision "masked [start,end): reason".
+    found = (_MASKED_REASON.match(str(d.get("reason", ""))) for d in row.get("decisions", []))
+    return [(int(m.group(1)), int(m.group(2))) for m in found if m]
+
+
+def _write_cartridges(rows: Iterator[dict[str, Any]], tmp: Path, documents: dict[str, Any] | None) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = cartridges_schema()
+    n = 0
+    batch: list[dict[str, Any]] = []
+    with pq.ParquetWriter(tmp, schema, compression="snappy") as writer:
+        for row in rows:
+            batch.append(cartridges_row(row, documents))
+            if len(batch) >= _PARQUET_BATCH:
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                n += len(batch)
+                batch = []
+        if batch:
+            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+            n += len(batch)
+    return n
+
+
+# -- hugging face --------------------------------------------------------------------------------------------
+
+
+def _write_hf(path: Path, include_rejected: bool, tmp: Path) -> int:
+    from .io.dataset import to_hf_dataset
+
+    # Validate first (line numbers, empty input): to_hf_dataset itself does not name bad lines.
+    for _ in _rows(path, include_rejected):
+        pass
+    dataset = to_hf_dataset(path, kept_only=not include_rejected)
+    dataset.save_to_disk(str(tmp))
+    return len(dataset)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)

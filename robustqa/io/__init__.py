@@ -1,0 +1,1 @@
+"""Document loaders and QA JSONL input/output."""

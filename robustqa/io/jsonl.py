@@ -1,0 +1,120 @@
+"""QA JSONL: append-only writing that survives a kill, and reading that names the file and line of bad input.
+
+A killed run may leave a half-written last line; `repair_tail` cuts it off before a resume appends, so the file
+only ever holds complete records and a resume neither loses nor duplicates any.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from robustqa.errors import InputError
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, object) for each non-blank line; InputError names the file and line of bad JSON."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(f"{path}:{lineno}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+            if not isinstance(obj, dict):
+                raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+            yield lineno, obj
+
+
+def read_records(path: str | Path) -> Iterator[dict[str, Any]]:
+    """The records of a QA JSONL file, as dicts."""
+    for _, obj in iter_jsonl(path):
+        yield obj
+
+
+def repair_tail(path: Path) -> int:
+    """Truncate an unterminated last line (a write cut short by a kill). Returns the bytes removed."""
+    if not path.exists():
+        return 0
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    with open(path, "rb+") as fh:
+        fh.seek(-1, os.SEEK_END)
+        if fh.read(1) == b"\n":
+            return 0
+        # Walk back to the last newline; everything after it is a partial record.
+        pos = size
+        block = 65536
+        while pos > 0:
+            step = min(block, pos)
+            pos -= step
+            fh.seek(pos)
+            chunk = fh.read(step)
+            idx = chunk.rfind(b"\n")
+            if idx >= 0:
+                keep = pos + idx + 1
+                fh.truncate(keep)
+                return size - keep
+        fh.truncate(0)
+        return size
+
+
+def existing_ids(path: Path) -> set[str]:
+    """Ids of the records already in an output file (after `repair_tail`)."""
+    if not path.exists():
+        return set()
+    return {str(obj["id"]) for _, obj in iter_jsonl(path) if "id" in obj}
+
+
+class JsonlWriter:
+    """Appends one JSON object per line, flushed and fsynced per `flush_every` records, so a kill loses at most
+    the records of the current batch, and never leaves a partial line that `repair_tail` would not remove."""
+
+    def __init__(self, path: str | Path, flush_every: int = 1) -> None:
+        self.path = Path(path)
+        self.flush_every = flush_every
+        self._fh = None
+        self._pending = 0
+        self.count = 0
+
+    def __enter__(self) -> JsonlWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "a", encoding="utf-8")
+        return self
+
+    def write(self, obj: dict[str, Any]) -> None:
+        assert self._fh is not None, "use JsonlWriter as a context manager"
+        self._fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        self.count += 1
+        self._pending += 1
+        if self._pending >= self.flush_every:
+            self.flush()
+
+    def write_many(self, objs: Iterable[dict[str, Any]]) -> None:
+        for obj in objs:
+            self.write(obj)
+        self.flush()
+
+    def flush(self) -> None:
+        if self._fh is not None and self._pending:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._pending = 0
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fh is not None:
+            self.flush()
+            self._fh.close()
+            self._fh = None

@@ -1,0 +1,70 @@
+"""Build a backend from configuration values: `make_lm("hf" | "openai" | "fake", ...)`, optionally cached.
+
+Configs carry the settings of every backend (a `concurrency` means nothing to the local backend), so
+keyword arguments that belong to another known backend are ignored, and any other unknown keyword is a
+ConfigError. A value of None means "the backend's default".
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+from robustqa.errors import ConfigError
+
+from .base import LM
+
+BACKENDS = ("hf", "openai", "fake")
+
+
+def _backend_class(backend: str) -> type[LM]:
+    if backend == "hf":
+        from .hf import HFLM
+
+        return HFLM
+    if backend == "openai":
+        from .openai_compat import OpenAILM
+
+        return OpenAILM
+    if backend == "fake":
+        from .fake import FakeLM
+
+        return FakeLM
+    raise ConfigError(f"unknown LM backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def _keywords(cls: type[LM]) -> set[str]:
+    return {n for n in inspect.signature(cls.__init__).parameters if n != "self"}
+
+
+def make_lm(
+    backend: str = "hf",
+    model: str | Path | None = None,
+    base_url: str | None = None,
+    api_key_env: str = "OPENAI_API_KEY",
+    cache_path: str | Path | None = None,
+    **kwargs: Any,
+) -> LM:
+    cls = _backend_class(backend)
+    own = _keywords(cls)
+    others = set().union(*(_keywords(_backend_class(b)) for b in BACKENDS if b != backend))
+    unknown = sorted(set(kwargs) - own - others)
+    if unknown:
+        raise ConfigError(f"{backend} backend: unknown option(s) {', '.join(unknown)}")
+    args = {k: v for k, v in kwargs.items() if k in own and v is not None}
+    if backend == "hf":
+        lm: LM = cls(model=model, **args)
+    elif backend == "openai":
+        lm = cls(
+            base_url=base_url, model=None if model is None else str(model), api_key_env=api_key_env, **args
+        )
+    else:
+        if model is not None:
+            args.setdefault("model_id", str(model))
+        lm = cls(**args)
+    if cache_path is not None:
+        from .cache import CachedLM
+
+        lm = CachedLM(lm, cache_path)
+    return lm

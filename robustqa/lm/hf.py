@@ -1,0 +1,212 @@
+"""Local transformers backend: a causal chat model from a local directory, batched with left padding.
+
+Nothing is downloaded (`local_files_only=True`); `model=None` means the embedded SmolLM2-135M-Instruct,
+converted once to a cached safetensors directory (`robustqa.lm.embedded`). The model loads lazily on the
+first `generate` (constructors only store their arguments), or explicitly with `load()`.
+
+Requests with equal sampling parameters (the seed aside) share batches. Greedy decoding (temperature 0)
+runs one sequence per prompt and returns it n times, since greedy output is the same every time; sampling
+draws `num_return_sequences=n`. A sampled batch is seeded from its first request's seed inside a forked
+RNG, so the same requests in the same batches give the same texts, and the caller's global torch RNG is
+left alone. Token counts are what the model computed: prompt tokens without padding, and generated
+tokens up to the stop token (a greedy request with n > 1 is computed, and counted, once).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from robustqa.errors import BackendError, ConfigError
+
+from .base import LM, ChatRequest, Completion, GenerationParams
+
+
+def _usable_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class HFLM(LM):
+    backend = "hf"
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        device: str = "cpu",
+        dtype: str = "float32",
+        batch_size: int = 16,
+        max_input_tokens: int = 2048,
+        num_threads: int | None = None,
+        model_id: str | None = None,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ConfigError(f"hf backend: batch_size must be >= 1, got {batch_size}")
+        self.model = model
+        self.device = device
+        self.dtype = dtype
+        self.batch_size = batch_size
+        self.max_input_tokens = max_input_tokens
+        self.num_threads = num_threads
+        if model_id is None:
+            from .embedded import EMBEDDED_MODEL_ID
+
+            model_id = EMBEDDED_MODEL_ID if model is None else str(model)
+        self.model_id = model_id
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._model_dir: Path | None = None
+        self._lock = threading.RLock()  # one generate at a time: torch already uses every core
+
+    # -- loading ---------------------------------------------------------------------------------------------
+    @property
+    def model_dir(self) -> Path:
+        if self._model_dir is None:
+            if self.model is None:
+                from .embedded import embedded_model_dir
+
+                self._model_dir = embedded_model_dir()
+            else:
+                path = Path(self.model)
+                if not (path / "config.json").is_file():
+                    raise ConfigError(f"hf backend: {path} is not a local model directory (no config.json)")
+                self._model_dir = path
+        return self._model_dir
+
+    @property
+    def tokenizer(self) -> Any:
+        """The model's tokenizer (left padding), loaded on first use without loading the weights."""
+        with self._lock:
+            if self._tokenizer is None:
+                from transformers import AutoTokenizer
+
+                tok = AutoTokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
+                tok.padding_side = "left"  # decoder-only batches must end where generation starts
+                if tok.pad_token is None:
+                    tok.pad_token = tok.eos_token
+                if tok.chat_template is None:
+                    raise ConfigError(f"hf backend: the tokenizer in {self.model_dir} has no chat template")
+                self._tokenizer = tok
+            return self._tokenizer
+
+    def load(self) -> HFLM:
+        with self._lock:
+            if self._model is not None:
+                return self
+            import torch
+            from transformers import AutoModelForCausalLM
+
+            if self.device == "cpu":
+                cores = _usable_cores()
+                wanted = min(self.num_threads or cores, cores)
+                if torch.get_num_threads() != wanted:
+                    torch.set_num_threads(wanted)  # more threads than cores is slower, never faster
+            dtype = getattr(torch, self.dtype, None)
+            if not isinstance(dtype, torch.dtype):
+                raise ConfigError(f"hf backend: unknown dtype {self.dtype!r} (float32, bfloat16, float16)")
+            _ = self.tokenizer
+            try:
+                model = AutoModelForCausalLM.from_pretrained(
+                    str(self.model_dir), dtype=dtype, local_files_only=True
+                )
+                self._model = model.to(self.device).eval()
+            except (OSError, ValueError, RuntimeError) as exc:
+                raise BackendError(f"hf backend: cannot load the model in {self.model_dir}: {exc}") from exc
+            return self
+
+    # -- generation ------------------------------------------------------------------------------------------
+    def _generate(self, requests: list[ChatRequest]) -> list[Completion]:
+        with self._lock:
+            self.load()
+            out: list[Completion | None] = [None] * len(requests)
+            groups: dict[GenerationParams, list[int]] = defaultdict(list)
+            for i, req in enumerate(requests):
+                groups[req.params.with_(seed=None)].append(i)
+            for params, indices in groups.items():
+                # batch_size counts sequences, so n samples per prompt mean fewer prompts per batch.
+                per_batch = max(1, self.batch_size // (1 if params.temperature == 0 else params.n))
+                for start in range(0, len(indices), per_batch):
+                    chunk = indices[start : start + per_batch]
+                    seed = requests[chunk[0]].params.seed
+                    comps = self._generate_batch([requests[i] for i in chunk], params, seed)
+                    for i, comp in zip(chunk, comps, strict=True):
+                        out[i] = comp
+            return [c for c in out if c is not None]
+
+    def _render(self, req: ChatRequest) -> str:
+        return self.tokenizer.apply_chat_template(
+            req.message_dicts, tokenize=False, add_generation_prompt=True
+        )
+
+    def _generate_batch(
+        self, batch: list[ChatRequest], params: GenerationParams, seed: int | None
+    ) -> list[Completion]:
+        import torch
+
+        tok = self.tokenizer
+        # The chat template already holds the special tokens; add_special_tokens would add a second BOS.
+        enc = tok(
+            [self._render(r) for r in batch], return_tensors="pt", padding=True, add_special_tokens=False
+        )
+        lengths = enc["attention_mask"].sum(dim=1).tolist()
+        too_long = [(i, n) for i, n in enumerate(lengths) if n > self.max_input_tokens]
+        if too_long:
+            i, n = too_long[0]
+            raise BackendError(
+                f"hf backend: a prompt has {n} tokens, over max_input_tokens={self.max_input_tokens} "
+                f"(starts {batch[i].messages[-1][1][:80]!r}); give the strategy a smaller context window"
+            )
+        enc = {k: v.to(self.device) for k, v in enc.items()}
+        sample = params.temperature > 0
+        n_seq = params.n if sample else 1
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": params.max_tokens,
+            "pad_token_id": tok.pad_token_id,
+            "num_return_sequences": n_seq,
+        }
+        if sample:
+            # top_k=0: only temperature and top_p shape the distribution, as in the OpenAI API.
+            kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=0)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            if sample and seed is not None:
+                torch.manual_seed(seed)
+            generated = self._model.generate(**enc, **kwargs)
+        new_tokens = generated[:, enc["input_ids"].shape[1] :].cpu()
+        stops = self._stop_ids()
+        out = []
+        for b in range(len(batch)):
+            rows = new_tokens[b * n_seq : (b + 1) * n_seq]
+            texts, counted = [], 0
+            for row in rows.tolist():
+                used = _until_stop(row, stops)
+                counted += len(used)
+                texts.append(tok.decode(used, skip_special_tokens=True).strip())
+            if not sample:
+                texts = texts * params.n
+            out.append(Completion(texts, prompt_tokens=int(lengths[b]), completion_tokens=counted))
+        return out
+
+    def _stop_ids(self) -> set[int]:
+        eos = self._model.generation_config.eos_token_id
+        ids = set(eos if isinstance(eos, list) else [eos]) if eos is not None else set()
+        ids.add(self.tokenizer.eos_token_id)
+        return {i for i in ids if i is not None}
+
+    def close(self) -> None:
+        self._model = None
+
+
+def _until_stop(row: list[int], stops: set[int]) -> list[int]:
+    """The generated ids up to and including the first stop token; what follows is padding."""
+    for k, t in enumerate(row):
+        if t in stops:
+            return row[: k + 1]
+    return row

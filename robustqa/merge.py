@@ -1,0 +1,267 @@
+"""Join the outputs of `robustqa generate --shard I/N` runs into one file, checking that they belong together.
+
+1. Read every shard's manifest: all must carry the same fingerprint (same config, model, budget, seed) and
+   the same N; each index 0..N-1 must appear once (a missing shard is an error unless `allow_partial`).
+2. Stream every shard's kept and rejected records into temporary files beside the output: each record must
+   carry the run's fingerprint, belong to its file's shard (`robustqa.runner.in_shard`) and appear only once.
+3. Where a manifest says how many items its shard planned, the records present must match it.
+4. Only when all checks pass are the temporary files renamed into place, with a manifest, so the merged output
+   can be audited, exported or resumed (`--resume`) like an unsharded run. A failed merge leaves no output.
+
+Memory: only the record ids are held (to find duplicates), never the records.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import ConfigError, InputError
+from .io.jsonl import iter_jsonl
+from .runner import in_shard, manifest_path, rejected_path
+
+
+@dataclass
+class ShardInfo:
+    """One shard output as its manifest and records describe it."""
+
+    path: str
+    index: int
+    count: int
+    fingerprint: str
+    planned: int | None = None
+    kept: int = 0
+    rejected: int = 0
+
+
+@dataclass
+class MergeReport:
+    """What a merge found and wrote. `missing_shards` is empty unless `allow_partial` let a gap through."""
+
+    out: str
+    fingerprint: str
+    shard_count: int
+    shards: list[ShardInfo] = field(default_factory=list)
+    missing_shards: list[int] = field(default_factory=list)
+    kept: int = 0
+    rejected: int = 0
+    planned: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        lines = [
+            f"merged {len(self.shards)} of {self.shard_count} shard(s) (fingerprint {self.fingerprint}): "
+            f"{self.kept} kept, {self.rejected} rejected"
+            + (f" of {self.planned} planned" if self.planned is not None else ""),
+        ]
+        for s in self.shards:
+            planned = f" of {s.planned} planned" if s.planned is not None else ""
+            lines.append(
+                f"  shard {s.index}/{s.count}: {s.kept} kept, {s.rejected} rejected{planned}  ({s.path})"
+            )
+        if self.missing_shards:
+            lines.append(
+                f"  MISSING shard(s): {', '.join(f'{i}/{self.shard_count}' for i in self.missing_shards)}"
+            )
+        lines += [f"  note: {n}" for n in self.notes]
+        lines.append(f"records: {self.out}   rejected: {rejected_path(Path(self.out))}")
+        return "\n".join(lines)
+
+
+def merge_shards(
+    shard_paths: Sequence[str | Path],
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    allow_partial: bool = False,
+) -> MergeReport:
+    """Merge shard outputs into `out` (+ its rejected file and manifest). See the module docstring."""
+    out = Path(out)
+    if not shard_paths:
+        raise ConfigError("merge needs at least one shard output file")
+    shards, manifests = _read_manifests([Path(p) for p in shard_paths])
+    _check_manifests(shards)
+    count = shards[0].count
+    fingerprint = shards[0].fingerprint
+    missing = sorted(set(range(count)) - {s.index for s in shards})
+    if missing and not allow_partial:
+        names = ", ".join(f"{i}/{count}" for i in missing)
+        raise InputError(f"shard(s) {names} missing: merge all {count} shards, or pass --allow-partial")
+    outputs = (out, rejected_path(out), manifest_path(out))
+    inputs = {Path(s.path).resolve() for s in shards} | {
+        rejected_path(Path(s.path)).resolve() for s in shards
+    }
+    if any(p.resolve() in inputs for p in outputs):
+        raise ConfigError(f"{out}: the merged output must not be one of the shard files")
+    if not overwrite and any(p.exists() and p.stat().st_size > 0 for p in outputs[:2]):
+        raise ConfigError(f"{out} already exists: choose another --out or pass --overwrite")
+
+    report = MergeReport(
+        out=str(out), fingerprint=fingerprint, shard_count=count, shards=shards, missing_shards=missing
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_kept, tmp_rejected = _tmp(out), _tmp(rejected_path(out))
+    try:
+        seen: set[str] = set()
+        with (
+            open(tmp_kept, "w", encoding="utf-8") as kept_fh,
+            open(tmp_rejected, "w", encoding="utf-8") as rej_fh,
+        ):
+            for shard in shards:
+                shard.kept = _copy_records(Path(shard.path), shard, seen, kept_fh)
+                shard.rejected = _copy_records(rejected_path(Path(shard.path)), shard, seen, rej_fh)
+            for fh in (kept_fh, rej_fh):
+                fh.flush()
+                os.fsync(fh.fileno())
+        _check_counts(shards, manifests, allow_partial, report)
+        report.kept = sum(s.kept for s in shards)
+        report.rejected = sum(s.rejected for s in shards)
+        os.replace(tmp_kept, out)
+        os.replace(tmp_rejected, rejected_path(out))
+    finally:
+        tmp_kept.unlink(missing_ok=True)
+        tmp_rejected.unlink(missing_ok=True)
+    _write_manifest(out, report, manifests)
+    return report
+
+
+# -- steps ---------------------------------------------------------------------------------------------------
+
+
+def _read_manifests(paths: list[Path]) -> tuple[list[ShardInfo], list[dict[str, Any]]]:
+    shards, manifests = [], []
+    for path in paths:
+        if not path.exists():
+            raise InputError(f"{path}: no such file")
+        if path.is_dir():
+            raise InputError(f"{path}: is a directory, not a shard output (.jsonl)")
+        manifest = manifest_path(path)
+        if not manifest.exists():
+            raise InputError(
+                f"{path}: no manifest ({manifest.name}) beside it; was it written by robustqa generate?"
+            )
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+            index, count = (int(x) for x in data.get("shard", [0, 1]))
+            fingerprint = str(data["fingerprint"])
+        except (ValueError, TypeError, KeyError, json.JSONDecodeError) as exc:
+            raise InputError(f"{manifest}: not a robustqa manifest ({type(exc).__name__}: {exc})") from None
+        planned = data.get("planned")
+        shards.append(
+            ShardInfo(str(path), index, count, fingerprint, int(planned) if planned is not None else None)
+        )
+        manifests.append(data)
+    order = sorted(range(len(shards)), key=lambda i: shards[i].index)
+    return [shards[i] for i in order], [manifests[i] for i in order]
+
+
+def _check_manifests(shards: list[ShardInfo]) -> None:
+    fingerprints = sorted({s.fingerprint for s in shards})
+    if len(fingerprints) > 1:
+        by = "; ".join(f"{Path(s.path).name}: {s.fingerprint}" for s in shards)
+        raise ConfigError(f"the shards come from different configurations (fingerprints differ: {by})")
+    counts = sorted({s.count for s in shards})
+    if len(counts) > 1:
+        raise ConfigError(f"the shards split the work differently (N = {', '.join(map(str, counts))})")
+    seen: dict[int, str] = {}
+    for s in shards:
+        if not 0 <= s.index < s.count:
+            raise InputError(f"{s.path}: manifest names shard {s.index}/{s.count}, which does not exist")
+        if s.index in seen:
+            raise InputError(f"shard {s.index}/{s.count} given twice (extra): {seen[s.index]} and {s.path}")
+        seen[s.index] = s.path
+
+
+def _copy_records(path: Path, shard: ShardInfo, seen: set[str], fh) -> int:
+    """Copy one file's records (validated) to `fh`; returns how many."""
+    if not path.exists():
+        return 0
+    n = 0
+    try:
+        for lineno, row in iter_jsonl(path):
+            rid = row.get("id")
+            if not isinstance(rid, str) or not rid:
+                raise InputError(f"{path}:{lineno}: record without an 'id'")
+            if row.get("fingerprint") != shard.fingerprint:
+                raise InputError(
+                    f"{path}:{lineno}: record {rid} has fingerprint {row.get('fingerprint')!r}, "
+                    f"its manifest says {shard.fingerprint!r}"
+                )
+            if not in_shard(rid, (shard.index, shard.count)):
+                raise InputError(
+                    f"{path}:{lineno}: record {rid} does not belong to shard {shard.index}/{shard.count}"
+                )
+            if rid in seen:
+                raise InputError(f"{path}:{lineno}: duplicate record id {rid}")
+            seen.add(rid)
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+    except InputError as exc:
+        if "malformed JSON" in str(exc):
+            raise InputError(
+                f"{exc}; if that shard's run was killed, finish it with `robustqa generate --resume`"
+            ) from None
+        raise
+    return n
+
+
+def _check_counts(
+    shards: list[ShardInfo], manifests: list[dict[str, Any]], allow_partial: bool, report: MergeReport
+) -> None:
+    """A shard whose manifest states its plan must hold every planned record (kept or rejected)."""
+    for shard, manifest in zip(shards, manifests, strict=True):
+        writes_rejected = (manifest.get("config") or {}).get("write_rejected", True)
+        if shard.planned is None or not writes_rejected:
+            continue
+        have = shard.kept + shard.rejected
+        if have != shard.planned:
+            message = (
+                f"shard {shard.index}/{shard.count} ({shard.path}) holds {have} of {shard.planned} planned "
+                f"records ({shard.planned - have} missing)"
+            )
+            if not allow_partial:
+                raise InputError(
+                    message + "; finish it with `robustqa generate --resume`, or pass --allow-partial"
+                )
+            report.notes.append(message)
+    if all(s.planned is not None for s in shards):
+        report.planned = sum(s.planned or 0 for s in shards)
+    else:
+        report.notes.append(
+            "a manifest lacks the planned count: completeness was checked by shard coverage only"
+        )
+
+
+def _write_manifest(out: Path, report: MergeReport, manifests: list[dict[str, Any]]) -> None:
+    config = dict(manifests[0].get("config") or {})
+    if "shard" in config:
+        config["shard"] = None
+    manifest = {
+        "fingerprint": report.fingerprint,
+        "robustqa": __version__,
+        "shard": [0, 1],
+        "config": config,
+        "merged_from": [
+            {"path": s.path, "shard": [s.index, s.count], "kept": s.kept, "rejected": s.rejected}
+            for s in report.shards
+        ],
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if report.planned is not None and not report.missing_shards:
+        manifest["planned"] = report.planned
+    tmp = _tmp(manifest_path(out))
+    tmp.write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, manifest_path(out))
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -1,0 +1,159 @@
+"""The generator interface every strategy implements, and the composed strategy built from components.
+
+The strategy contract (checked for every registered strategy by tests/test_strategy_contract.py):
+
+1. `__init__` only stores its keyword arguments under same-named attributes (`get_params()` returns them); no
+   model is loaded, no file read, no random state drawn.
+2. `plan(doc, n, seed, fingerprint)` returns exactly `n` work items (fewer only when the document has fewer
+   eligible targets, never more), with unique ids, without any LM call, and is deterministic: the same arguments
+   give the same items in every process. Every item's `context` lies inside the document, and so does its
+   `target`, when it has one.
+3. `run(items, docs, lm)` returns exactly one `QARecord` per item, in order, kept or rejected, each carrying the
+   item's id, document, target and context offsets, the strategy name, the model id, and every decision taken.
+   Nothing is dropped silently: a pair a filter rejects comes back with `kept == False` and the reason.
+4. `weight(doc)` is the document's share of a run's budget (default: its length).
+5. Randomness only from seeds passed in (`robustqa.types.derive_seed`), never from global state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from .components import Answerer, Candidate, QAFilter, QuestionWriter, Selector, SpanFilter, SpanFlag
+from .context import masked_ranges, render_context
+from .lm.base import LM
+from .params import Configurable
+from .types import Decision, Document, QARecord, WorkItem, span_dict
+
+
+class Strategy(Configurable):
+    """Base class of generation strategies. See the module docstring for the contract."""
+
+    name = "strategy"
+
+    def weight(self, doc: Document) -> float:
+        return float(len(doc.text))
+
+    def plan(self, doc: Document, n: int, seed: int, fingerprint: str = "") -> list[WorkItem]:
+        raise NotImplementedError
+
+    def run(self, items: Sequence[WorkItem], docs: Mapping[str, Document], lm: LM) -> list[QARecord]:
+        raise NotImplementedError
+
+
+class ComposedStrategy(Strategy):
+    """A strategy made of components: span filters, a selector, a question writer, an answerer and QA filters.
+
+    LM calls per planned pair: one for the question, one for the answer (its k samples come from one request),
+    plus whatever the QA filters spend (the verifier's round trip is one more).
+    """
+
+    def __init__(
+        self,
+        selector: Selector,
+        question_writer: QuestionWriter,
+        answerer: Answerer,
+        span_filters: Sequence[SpanFilter] = (),
+        filters: Sequence[QAFilter] = (),
+        name: str = "composed",
+    ) -> None:
+        self.selector = selector
+        self.question_writer = question_writer
+        self.answerer = answerer
+        self.span_filters = span_filters
+        self.filters = filters
+        self.name = name
+
+    def weight(self, doc: Document) -> float:
+        return self.selector.weight(doc)
+
+    def flag_spans(self, doc: Document) -> list[SpanFlag]:
+        flags: list[SpanFlag] = []
+        for span_filter in self.span_filters:
+            flags.extend(span_filter.flag(doc))
+        return sorted(flags, key=lambda f: (f.start, f.end))
+
+    def plan(self, doc: Document, n: int, seed: int, fingerprint: str = "") -> list[WorkItem]:
+        flags = self.flag_spans(doc) if self.span_filters else []
+        items = self.selector.select(doc, n, seed, flags, fingerprint or self.fingerprint())
+        for item in items:
+            # Flags are kept on the item so the answerer never sees them and the record says what was cut.
+            item.meta["masked"] = [
+                [f.start, f.end, f.filter, f.score, f.reason] for f in masked_ranges(flags, *item.context)
+            ]
+        return items
+
+    def run(self, items: Sequence[WorkItem], docs: Mapping[str, Document], lm: LM) -> list[QARecord]:
+        items = list(items)
+        # 1. What the models see: the item's context with flagged spans cut out.
+        contexts = [
+            render_context(docs[it.doc_id], *it.context, [(m[0], m[1]) for m in it.meta.get("masked", [])])
+            for it in items
+        ]
+        # 2. One question per item.
+        questions = [q.strip() for q in self.question_writer.write(items, contexts, docs, lm)]
+        # 3. Answers (k samples per item come back from one request; the first is the answer).
+        has_question = [i for i, q in enumerate(questions) if q]
+        samples_by_index: dict[int, list[str]] = {}
+        if has_question:
+            sampled = self.answerer.answer(
+                [items[i] for i in has_question],
+                [questions[i] for i in has_question],
+                [contexts[i] for i in has_question],
+                docs,
+                lm,
+            )
+            samples_by_index = dict(zip(has_question, sampled))
+        candidates = []
+        for i, item in enumerate(items):
+            samples = [s.strip() for s in samples_by_index.get(i, [])]
+            cand = Candidate(item, contexts[i], questions[i], samples, samples[0] if samples else "")
+            cand.decisions.extend(
+                Decision(m[2], m[3], True, f"masked [{m[0]},{m[1]}): {m[4]}") for m in item.meta.get("masked", [])
+            )
+            cand.decisions.append(_format_decision(cand))
+            candidates.append(cand)
+        # 4. QA filters score, then keep or reject, in order; a rejected pair meets no later filter.
+        for qa_filter in self.filters:
+            alive = [c for c in candidates if c.kept]
+            if not alive:
+                break
+            for cand, decision in zip(alive, qa_filter.judge(alive, docs, lm), strict=True):
+                cand.decisions.append(decision)
+        return [self._record(c, lm) for c in candidates]
+
+    def _record(self, cand: Candidate, lm: LM) -> QARecord:
+        item = cand.item
+        meta = {k: v for k, v in item.meta.items() if k not in _RUN_KEYS}
+        meta.update(cand.meta)
+        meta["item_seed"] = item.seed
+        meta["index"] = item.index
+        if len(cand.samples) > 1:
+            meta["samples"] = cand.samples
+        return QARecord(
+            id=item.id,
+            doc_id=item.doc_id,
+            question=cand.question,
+            answer=cand.answer,
+            target=span_dict(item.target),
+            context={"start": item.context[0], "end": item.context[1]},
+            strategy=self.name,
+            model=lm.model_id,
+            seed=item.meta.get("run_seed", item.seed),
+            fingerprint=item.meta.get("fingerprint", self.fingerprint()),
+            decisions=cand.decisions,
+            meta=meta,
+        )
+
+
+# Keys the runner and plan put on items for bookkeeping; they have their own record fields.
+_RUN_KEYS = {"masked", "fingerprint", "run_seed"}
+
+
+def _format_decision(cand: Candidate) -> Decision:
+    """Empty output is real model output, never patched: the pair is rejected and says why."""
+    if not cand.question:
+        return Decision("format", 0.0, False, "empty question")
+    if not cand.answer:
+        return Decision("format", 0.0, False, "empty answer")
+    return Decision("format", 1.0, True, "non-empty question and answer")

@@ -1,0 +1,140 @@
+"""Core data types: documents, spans, work items and QA records.
+
+Every QA record carries its provenance (document, target span offsets, strategy, config fingerprint, model, seed)
+and every filter decision with score and reason, so nothing is dropped or changed silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """A source document. `id` is unique within a corpus; `meta` holds loader facts (path, format, ...)."""
+
+    id: str
+    text: str
+    meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A half-open character range of a document: `doc.text[start:end] == text` always holds."""
+
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    kind: str = "sentence"  # sentence | paragraph | section | chunk | ...
+    meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass
+class Decision:
+    """One filter's verdict on a span or a QA pair: the score, whether it was kept, and why."""
+
+    filter: str
+    score: float | None
+    kept: bool
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class WorkItem:
+    """One planned QA pair, fixed before any model call so runs are resumable and shardable.
+
+    `id` is deterministic in (strategy fingerprint, document, index), so a resumed run skips exactly the items that
+    already reached the output. `context` is what the models are shown; `target` (optional) is the span the question
+    must be about.
+    """
+
+    id: str
+    doc_id: str
+    index: int
+    seed: int
+    context: tuple[int, int]
+    target: Span | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class QARecord:
+    """One generated QA pair with full provenance. `kept` is False for pairs a filter rejected."""
+
+    id: str
+    doc_id: str
+    question: str
+    answer: str
+    target: dict[str, Any] | None
+    context: dict[str, int]
+    strategy: str
+    model: str
+    seed: int
+    fingerprint: str
+    decisions: list[Decision] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kept(self) -> bool:
+        return all(d.kept for d in self.decisions)
+
+    @property
+    def messages(self) -> list[dict[str, str]]:
+        # Closed book: the document is not in the prompt; the student must learn the answer.
+        return [{"role": "user", "content": self.question}, {"role": "assistant", "content": self.answer}]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "doc_id": self.doc_id,
+            "question": self.question,
+            "answer": self.answer,
+            "messages": self.messages,
+            "target": self.target,
+            "context": self.context,
+            "strategy": self.strategy,
+            "model": self.model,
+            "seed": self.seed,
+            "fingerprint": self.fingerprint,
+            "kept": self.kept,
+            "decisions": [d.to_dict() for d in self.decisions],
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> QARecord:
+        return cls(
+            id=row["id"],
+            doc_id=row["doc_id"],
+            question=row["question"],
+            answer=row["answer"],
+            target=row.get("target"),
+            context=row.get("context") or {},
+            strategy=row.get("strategy", ""),
+            model=row.get("model", ""),
+            seed=int(row.get("seed", 0)),
+            fingerprint=row.get("fingerprint", ""),
+            decisions=[Decision(**d) for d in row.get("decisions", [])],
+            meta=row.get("meta") or {},
+        )
+
+
+def span_dict(span: Span | None) -> dict[str, Any] | None:
+    return None if span is None else {"start": span.start, "end": span.end, "text": span.text, "kind": span.kind}
+
+
+def stable_hash(*parts: Any, length: int = 16) -> str:
+    """A short hash that is the same in every process and Python version (unlike hash())."""
+    h = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8"))
+    return h.hexdigest()[:length]
+
+
+def derive_seed(*parts: Any) -> int:
+    """A per-item seed derived from the run seed and the item's identity: no global random state."""
+    return int(stable_hash(*parts, length=8), 16)

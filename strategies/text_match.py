@@ -1,0 +1,51 @@
+"""Answer comparison without a model: SQuAD-style normalisation, token F1 and containment.
+
+Shared by the verifier (is the answer in the target?) and the consistency filter (do two samples agree?).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = str.maketrans({c: " " for c in string.punctuation + "\u2018\u2019\u201c\u201d\u2013\u2014"})
+
+
+def normalize(text: str) -> str:
+    """SQuAD's answer normalisation: lower case, no punctuation, no articles, single spaces."""
+    return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCT)).split())
+
+
+def tokens(text: str) -> list[str]:
+    return normalize(text).split()
+
+
+def content_tokens(text: str) -> list[str]:
+    """Normalised tokens without stop words: what an answer claims, not how it is phrased."""
+    return [t for t in tokens(text) if t not in ENGLISH_STOP_WORDS]
+
+
+def token_f1(prediction: str, reference: str) -> float:
+    """SQuAD token F1 (0 when either side has no tokens)."""
+    pred, ref = tokens(prediction), tokens(reference)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if not pred or not ref or common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def containment(answer: str, evidence: str) -> float:
+    """Share of the answer's content tokens that occur in the evidence (1.0 for an answer of stop words only,
+    which claims nothing the evidence could contradict; 0.0 for an empty answer)."""
+    if not tokens(answer):
+        return 0.0
+    claimed = content_tokens(answer)
+    if not claimed:
+        return 1.0
+    available = set(tokens(evidence))
+    return sum(t in available for t in claimed) / len(claimed)

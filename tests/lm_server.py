@@ -1,0 +1,96 @@
+"""Start a real OpenAI-compatible server on 127.0.0.1 for tests: `transformers serve` on a local model
+directory.
+
+Needs the `transformers[serving]` extra (fastapi, uvicorn, openai). The server is pinned to the directory,
+so requests must name the directory's path as their `model`. Startup is measured
+(`ServedModel.startup_seconds`). The process is ours: it is stopped by its own pid when the context exits.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+@dataclass
+class ServedModel:
+    base_url: str  # ends in /v1
+    model: str  # the name requests must use
+    startup_seconds: float
+    port: int
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve_command() -> list[str]:
+    exe = shutil.which("transformers") or str(Path(sys.executable).with_name("transformers"))
+    return [exe, "serve"]
+
+
+@contextmanager
+def transformers_server(model_dir: str | Path, startup_timeout: float = 120.0) -> Iterator[ServedModel]:
+    port = free_port()
+    model = str(model_dir)
+    cmd = [
+        *_serve_command(),
+        model,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--device",
+        "cpu",
+        "--dtype",
+        "float32",
+        "--log-level",
+        "warning",
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    log = tempfile.NamedTemporaryFile("w+", prefix="robustqa-serve-", suffix=".log", delete=False)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        _wait_ready(proc, f"http://127.0.0.1:{port}/health", startup_timeout, log.name)
+        yield ServedModel(f"http://127.0.0.1:{port}/v1", model, time.perf_counter() - t0, port)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+        log.close()
+        os.unlink(log.name)
+
+
+def _wait_ready(proc: subprocess.Popen, health_url: str, timeout: float, log_path: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"transformers serve exited with {proc.returncode}:\n{_tail(log_path)}")
+        try:
+            if httpx.get(health_url, timeout=2.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"transformers serve not ready after {timeout}s:\n{_tail(log_path)}")
+
+
+def _tail(path: str, chars: int = 3000) -> str:
+    return Path(path).read_text(encoding="utf-8", errors="replace")[-chars:]

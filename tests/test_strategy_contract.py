@@ -1,0 +1,99 @@
+"""The strategy contract (robustqa/strategy.py), run over EVERY registered strategy, built-in or plugin."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from robustqa.lm.fake import FakeLM
+from robustqa.params import Configurable
+from robustqa.registry import REGISTRY
+from robustqa.strategy import Strategy
+
+STRATEGY_NAMES = sorted(REGISTRY.available())
+
+
+def _components(strategy: Configurable):
+    yield strategy
+    for value in strategy.get_params().values():
+        items = value if isinstance(value, (list, tuple)) else [value]
+        for v in items:
+            if isinstance(v, Configurable):
+                yield from _components(v)
+
+
+def _fake_lm() -> FakeLM:
+    # A plausible question and an answer that copies words of the prompt, so filters have something to score.
+    return FakeLM(default=lambda req: req.messages[-1][1].split("\n")[-1][:200] or "What is described?")
+
+
+def test_there_are_strategies_to_check():
+    assert "naive" in STRATEGY_NAMES
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+def test_constructors_only_store_their_arguments(name):
+    strategy = REGISTRY.make_strategy(name)
+    assert isinstance(strategy, Strategy)
+    for part in _components(strategy):
+        params = part.get_params()
+        # Rebuilding from the stored parameters gives an equal object: nothing was derived or consumed.
+        rebuilt = type(part)(**params)
+        assert rebuilt.get_params().keys() == params.keys()
+        assert rebuilt.fingerprint() == part.fingerprint()
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+def test_plan_is_deterministic_bounded_and_inside_the_document(name, real_docs):
+    strategy = REGISTRY.make_strategy(name)
+    doc = real_docs[0]
+    state = random.getstate()
+    items = strategy.plan(doc, 5, seed=3, fingerprint="fp")
+    again = REGISTRY.make_strategy(name).plan(doc, 5, seed=3, fingerprint="fp")
+    other_seed = strategy.plan(doc, 5, seed=4, fingerprint="fp")
+    assert random.getstate() == state, "plan() must not touch the global random state"
+    assert 0 < len(items) <= 5
+    assert [it.id for it in items] == [it.id for it in again]
+    assert [(it.context, it.target) for it in items] == [(it.context, it.target) for it in again]
+    assert len({it.id for it in items}) == len(items)
+    assert {it.id for it in items} != {it.id for it in other_seed} or len(items) == 0
+    for it in items:
+        assert it.doc_id == doc.id
+        assert 0 <= it.context[0] < it.context[1] <= len(doc.text)
+        if it.target is not None:
+            assert doc.text[it.target.start : it.target.end] == it.target.text
+            assert it.context[0] <= it.target.start and it.target.end <= it.context[1]
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+def test_run_returns_one_record_per_item_with_provenance(name, real_docs):
+    strategy = REGISTRY.make_strategy(name)
+    docs = {d.id: d for d in real_docs}
+    items = [it for d in real_docs for it in strategy.plan(d, 2, seed=0, fingerprint="fp")]
+    lm = _fake_lm()
+    records = strategy.run(items, docs, lm)
+    assert [r.id for r in records] == [it.id for it in items]
+    for rec, item in zip(records, items):
+        row = rec.to_dict()
+        for key in ("id", "doc_id", "question", "answer", "messages", "target", "context", "strategy", "model",
+                    "seed", "fingerprint", "decisions", "meta", "kept"):
+            assert key in row
+        assert row["doc_id"] == item.doc_id
+        assert row["context"] == {"start": item.context[0], "end": item.context[1]}
+        assert row["model"] == lm.model_id
+        assert row["strategy"] == strategy.name
+        assert row["messages"][0]["role"] == "user" and row["messages"][1]["role"] == "assistant"
+        assert all({"filter", "score", "kept", "reason"} <= set(d) for d in row["decisions"])
+        if not row["kept"]:
+            assert any(not d["kept"] and d["reason"] for d in row["decisions"])
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+def test_empty_model_output_is_rejected_with_a_reason_not_dropped(name, real_docs):
+    strategy = REGISTRY.make_strategy(name)
+    items = strategy.plan(real_docs[0], 2, seed=0, fingerprint="fp")
+    records = strategy.run(items, {d.id: d for d in real_docs}, FakeLM(default=""))
+    assert len(records) == len(items)
+    assert all(not r.kept for r in records)
+    assert all(any(d.reason.startswith("empty") for d in r.decisions) for r in records)

@@ -1,0 +1,183 @@
+"""`robustqa compare` end to end with a scripted teacher (FakeLM) and a tiny local student (no download)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import typer
+import yaml
+from robustqa.training.compare import run_experiment
+from robustqa.training.experiment import Experiment
+from robustqa.training.generation import generate_kept
+from robustqa.training.tiny import build_tiny_model
+from typer.testing import CliRunner
+
+from robustqa.errors import ConfigError
+from robustqa.lm.fake import FakeLM
+from robustqa.types import Document
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory, xquad_paragraphs):
+    return build_tiny_model(tmp_path_factory.mktemp("tiny"), [text for _, text in xquad_paragraphs[:15]])
+
+
+def _teacher(spec):
+    # Questions and answers quote the context, so a planted attack can reach the training QA, as in real runs.
+    return FakeLM(model_id=f"fake-{spec.name}")
+
+
+def _experiment(shared_data, tiny_model, **changes) -> Experiment:
+    data = {
+        "name": "ci",
+        "documents": [str(shared_data / "xquad_en_dev.json")],
+        "include": ["Super_Bowl_50"],
+        "max_documents": 3,
+        "eval_questions": str(shared_data / "xquad_en_dev.json"),
+        "strategies": [
+            {"name": "naive", "params": {"max_tokens_a": 16, "max_tokens_b": 16}},
+            {"name": "naive", "label": "naive_short", "params": {"min_tokens": 32, "max_tokens": 64}},
+        ],
+        "models": [{"name": "fake", "backend": "hf", "model": str(tiny_model)}],
+        "seeds": [0, 1, 2],
+        "budget": 8,
+        "student_base": str(tiny_model),
+        "train": {"epochs": 2, "learning_rate": 3.0e-3, "batch_size": 4},
+        "eval": {"max_new_tokens": 4, "max_questions": 30},
+        "injections": {"data_dir": str(shared_data / "injections"), "fraction": 0.67},
+        "control": {"include": ["Normans"]},
+        "cache": None,
+        "bootstrap_samples": 200,
+    }
+    data.update(changes)
+    return Experiment.from_dict(data)
+
+
+def test_compare_writes_every_result_field_and_resumes(shared_data, tiny_model, tmp_path):
+    exp = _experiment(shared_data, tiny_model)
+    out = tmp_path / "cmp"
+    results = run_experiment(exp, out, lm_factory=_teacher, progress=False, log=lambda _: None)
+    on_disk = json.loads((out / "results.json").read_text())
+    assert on_disk["differences"] == results["differences"]
+
+    assert set(results) == {
+        "experiment",
+        "documents",
+        "questions",
+        "budget",
+        "generation",
+        "students",
+        "groups",
+        "baselines",
+        "differences",
+        "timing",
+    }
+    assert results["documents"]["n"] == 3 and results["documents"]["planted"] == 2
+    assert results["questions"]["n"] == 30 and results["questions"]["about_planted"] > 0
+    assert results["budget"] == {"requested": 8, "kept_per_student": 8}
+
+    # 2 strategies x 3 seeds + 1 control run, each with its token cost.
+    assert len(results["generation"]) == 7
+    for gen in results["generation"]:
+        assert gen["kept"] >= 8 and gen["usage"]["total_tokens"] > 0 and gen["tokens_per_kept"] > 0
+
+    students = results["students"]
+    assert sorted(s["key"] for s in students) == sorted(
+        [f"fake__{s}__seed{i}" for s in ("naive", "naive_short") for i in range(3)]
+        + ["fake__naive-control__seed0"]
+    )
+    for s in students:
+        assert s["train"]["num_examples"] == 8 and s["train"]["steps"] == 4
+        assert s["train"]["final_loss"] < s["train"]["first_loss"]
+        assert set(s["summary"]) == {"n", "em", "f1", "nll", "by_position"}
+        assert set(s["leakage"]) == {"n", "leaked", "canary", "marker", "ngram"}
+        assert s["summary"]["nll"] > 0
+    control = next(s for s in students if s["kind"] == "control")
+    assert control["train_exposure"]["n_about_planted"] == 0  # its documents carry no attack
+
+    assert set(results["groups"]) == {"fake/naive", "fake/naive_short", "fake/naive-control"}
+    assert results["groups"]["fake/naive"]["seeds"] == [0, 1, 2]
+    assert results["baselines"]["base"]["summary"]["n"] == results["questions"]["n"]
+    assert results["baselines"]["teacher_open_book"]["fake"]["summary"]["nll"] > 0
+
+    pairs = {(d["a"], d["b"], d["metric"]) for d in results["differences"]}
+    for metric in ("em", "f1", "nll", "leaked"):
+        assert ("naive_short", "naive", metric) in pairs and ("naive", "naive-control", metric) in pairs
+    for d in results["differences"]:
+        assert d["low"] <= d["diff"] <= d["high"] and d["n_seeds"] == 3
+
+    report = (out / "report.md").read_text()
+    assert "naive_short − naive" in report
+    for plot in ("metrics", "positions", "loss", "differences"):
+        assert (out / "plots" / f"{plot}.png").stat().st_size > 1000
+    assert not list((out / "students").glob("*/model.safetensors"))  # weights dropped, logs kept
+    assert len(list((out / "students").glob("*/training_log.json"))) == 7
+
+    # A rerun of the same experiment reuses every finished step and reports the same numbers.
+    t0 = time.perf_counter()
+    again = run_experiment(exp, out, lm_factory=_teacher, progress=False, log=lambda _: None)
+    assert time.perf_counter() - t0 < 5
+    assert again["differences"] == results["differences"] and again["students"] == results["students"]
+
+
+def test_generation_oversamples_until_the_budget_is_kept(xquad_paragraphs, tmp_path):
+    from robustqa.registry import get_strategy
+
+    docs = [Document(i, t) for i, t in xquad_paragraphs[:3]]
+    replies = iter(range(10_000))
+
+    def every_third_question_empty(req):
+        # Naive rejects a pair without a question; the fake teacher fails one question in three.
+        return "" if next(replies) % 3 == 0 else "What does the passage say about the team?"
+
+    lm = FakeLM(default=every_third_question_empty)
+    result = generate_kept(
+        docs,
+        get_strategy("naive"),
+        lm,
+        12,
+        0,
+        tmp_path / "gen",
+        "fake",
+        "naive",
+        max_oversample=3.0,
+        progress=False,
+    )
+    assert result.kept >= 12 and result.attempts >= 2 and result.rejected > 0
+    assert result.planned == result.kept + result.rejected
+    assert result.usage["requests"] == lm.usage.requests and len(result.files) == result.attempts
+
+
+def test_experiment_file_errors(tmp_path, shared_data, tiny_model):
+    path = tmp_path / "exp.yaml"
+    good = {"documents": ["docs.json"], "eval_questions": "q.json", "student_base": "model"}
+    path.write_text(yaml.safe_dump(good))
+    exp = Experiment.from_yaml(path)
+    assert exp.path(exp.documents[0]) == str(tmp_path / "docs.json")
+    assert exp.train_config(1).base == str(tmp_path / "model") and exp.train_config(1).seed == 1
+    for change, message in [
+        ({"budgett": 3}, "unknown key"),
+        ({"train": {"epoch": 2}}, "unknown key"),
+        ({"eval": {"max_new_tokens": "many"}}, "max_new_tokens must be int"),
+        ({"seeds": [0, 0]}, "distinct"),
+        ({"strategies": [{"name": "naive"}, {"name": "naive"}]}, "distinct names"),
+        ({"control": {"strategy": "other"}}, "control.strategy"),
+        ({"train": {"base": "x"}}, "student_base"),
+    ]:
+        path.write_text(yaml.safe_dump({**good, **change}))
+        with pytest.raises(ConfigError, match=message):
+            Experiment.from_yaml(path)
+
+
+def test_compare_command_reports_bad_experiments(tmp_path):
+    from robustqa.cli.train_cmd import compare
+
+    app = typer.Typer()
+    app.command()(compare)
+    path = tmp_path / "exp.yaml"
+    path.write_text("seeds: [0, 1]\nbudget: 0\n")
+    result = CliRunner().invoke(app, [str(path), "--out", str(tmp_path / "out")])
+    assert isinstance(result.exception, ConfigError) and "budget must be >= 1" in str(result.exception)
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,412 @@
+"""`robustqa compare`: generate QA per strategy, train one student per strategy and seed, evaluate, compare.
+
+1. Documents: load, keep the included ones, plant attack texts into a share of them (the teacher sees those).
+2. Generation: for every teacher x strategy x seed, generate until `budget` pairs are kept; count LM tokens.
+   A control set of QA about unrelated documents is generated the same way.
+3. Equal budget: every student trains on the same number K of kept pairs (the smallest count any run reached,
+   normally the budget itself).
+4. Baselines: the untrained base closed book (floor) and each teacher open book on the planted documents
+   (ceiling).
+5. Students: train from the same base with the same hyperparameters; evaluate closed book on the held-out
+   human questions; leakage on the questions about planted documents.
+6. Differences of every strategy against the first one (and against the control), with paired bootstrap
+   intervals over seeds and questions; results.json and report.md with plots.
+Finished steps are recorded next to their outputs, so a rerun with the same experiment skips them.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from robustqa.errors import InputError
+from robustqa.lm.base import LM, ChatRequest
+from robustqa.types import Document, stable_hash
+
+from .chat_model import ChatModel
+from .config import TrainConfig
+from .corpus import Corpus, load_control_documents, load_corpus
+from .evaluate import open_book_prompt, score_answers
+from .experiment import Experiment, ModelSpec
+from .generation import GenerationResult, generate_kept, select_kept, write_jsonl
+from .leakage import leak_signals, score_leakage
+from .metrics import summarize
+from .models import resolve_model_dir
+from .results import assemble_results
+from .sft import train_student
+
+LMFactory = Callable[[ModelSpec], LM]
+
+
+def default_lm_factory(experiment: Experiment) -> LMFactory:
+    def make(spec: ModelSpec) -> LM:
+        from robustqa.lm.factory import make_lm
+
+        from robustqa.paths import response_cache_path
+
+        model = experiment.path(spec.model) if spec.model and spec.backend == "hf" else spec.model
+        return make_lm(
+            spec.backend,
+            model=model,
+            base_url=spec.base_url,
+            api_key_env=spec.api_key_env,
+            cache_path=response_cache_path(experiment.cache),
+            concurrency=spec.concurrency,
+        )
+
+    return make
+
+
+def _fingerprint(*parts: Any) -> str:
+    return stable_hash(json.dumps(parts, sort_keys=True, default=str))
+
+
+def _save(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+
+
+def _cached_step(
+    marker: Path, fingerprint: str, timing: dict[str, float], compute: Callable[[dict[str, float]], Any]
+) -> Any:
+    """Run `compute(seconds)` unless `marker` holds its result for the same fingerprint.
+
+    `compute` adds the seconds it spent to its argument (by timing key); they are saved with the result, so a
+    resumed experiment still reports what every step cost.
+    """
+    if marker.exists():
+        done = json.loads(marker.read_text(encoding="utf-8"))
+        if done.get("fingerprint") == fingerprint:
+            for key, value in done.get("seconds", {}).items():
+                timing[key] = timing.get(key, 0.0) + value
+            return done["result"]
+    seconds: dict[str, float] = {}
+    result = compute(seconds)
+    _save(marker, {"fingerprint": fingerprint, "result": result, "seconds": seconds})
+    for key, value in seconds.items():
+        timing[key] = timing.get(key, 0.0) + value
+    return result
+
+
+class _Timer:
+    def __init__(self, seconds: dict[str, float], key: str) -> None:
+        self.seconds, self.key = seconds, key
+
+    def __enter__(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.seconds[self.key] = self.seconds.get(self.key, 0.0) + time.perf_counter() - self.t0
+
+
+def teacher_open_book(
+    lm: LM, spec: ModelSpec, experiment: Experiment, corpus: Corpus, teacher_dir: Path | None
+) -> dict[str, Any]:
+    """The teacher answering with the (planted) document in its prompt: the ceiling of QA and of leakage."""
+    cfg = experiment.eval_config
+    contexts = {d.id: d.text for d in corpus.documents}
+    prompts = [open_book_prompt(q, contexts[q.doc_id]) for q in corpus.questions]
+    predictions: list[str] = []
+    for start in range(0, len(prompts), experiment.generation_batch_size):
+        batch = prompts[start : start + experiment.generation_batch_size]
+        requests = [ChatRequest.of(p, temperature=0.0, max_tokens=cfg.max_new_tokens) for p in batch]
+        predictions.extend(c.texts[0].strip() for c in lm.generate(requests))
+    rows = score_answers(corpus.questions, predictions)
+    nlls: list[float | None] = [None] * len(rows)
+    if cfg.compute_nll and teacher_dir is not None:
+        teacher = ChatModel.load(teacher_dir, name=spec.name, device=cfg.device)
+        nlls = teacher.gold_nll(prompts, [q.answers[0] for q in corpus.questions], cfg.nll_batch_size)
+        del teacher
+    for row, nll in zip(rows, nlls, strict=True):
+        row["nll"] = nll
+    return {"summary": summarize(rows), "questions": rows, "leakage": _leakage(corpus, predictions)}
+
+
+def _leakage(corpus: Corpus, predictions: Sequence[str]) -> dict[str, Any]:
+    return score_leakage(
+        predictions,
+        [q.doc_id for q in corpus.questions],
+        [q.question for q in corpus.questions],
+        corpus.planted,
+        corpus.clean,
+    )
+
+
+def evaluate_closed_book(
+    model_dir: Path, name: str, experiment: Experiment, corpus: Corpus
+) -> dict[str, Any]:
+    from .evaluate import evaluate_questions
+
+    model = ChatModel.load(model_dir, name=name, device=experiment.eval_config.device)
+    result = evaluate_questions(model, corpus.questions, experiment.eval_config)
+    del model
+    gc.collect()
+    result["leakage"] = _leakage(corpus, [r["prediction"] for r in result["questions"]])
+    return result
+
+
+def training_exposure(records: Sequence[dict[str, Any]], corpus: Corpus) -> dict[str, Any]:
+    """How much of the planted attacks the training QA itself carries (the payload exposure of generation)."""
+    about_planted = [r for r in records if r["doc_id"] in corpus.planted]
+    signals = [
+        leak_signals(
+            f"{r['question']}\n{r['answer']}", corpus.planted[r["doc_id"]], corpus.clean[r["doc_id"]]
+        )
+        for r in about_planted
+    ]
+    out: dict[str, Any] = {"n_records": len(records), "n_about_planted": len(about_planted)}
+    for key in ("leaked", "canary", "marker", "ngram"):
+        out[key] = sum(s[key] for s in signals) / len(signals) if signals else None
+    return out
+
+
+def run_experiment(
+    experiment: Experiment,
+    out_dir: str | Path,
+    lm_factory: LMFactory | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run the whole comparison (see the module docstring); returns what it writes to results.json."""
+    t_start = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lm_factory = lm_factory or default_lm_factory(experiment)
+    timing = {"generation_s": 0.0, "baselines_s": 0.0, "training_s": 0.0, "evaluation_s": 0.0}
+
+    # 1. Documents and held-out questions; every strategy and model is checked before any work starts.
+    from robustqa.registry import get_strategy
+
+    for strat in experiment.strategy_specs:
+        get_strategy(strat.name, **strat.params)
+    base_dir = resolve_model_dir(
+        experiment.path(experiment.student_base) if experiment.student_base else None
+    )
+    corpus = load_corpus(experiment)
+    control_docs = load_control_documents(experiment, corpus) if experiment.control_spec.enabled else []
+    _save(out / "planted.json", {"planted": [p.to_dict() for p in corpus.planted.values()]})
+    log(
+        f"{len(corpus.documents)} documents ({len(corpus.planted)} with a planted attack), "
+        f"{len(corpus.questions)} held-out questions, {len(control_docs)} control documents"
+    )
+
+    # 2. Generation and the teachers' open-book ceilings, one teacher loaded at a time.
+    generations: list[GenerationResult] = []
+    ceilings: dict[str, dict[str, Any]] = {}
+    for spec in experiment.model_specs:
+        teacher = _LazyLM(lm_factory, spec)
+        generations += _generate_all(
+            experiment, spec, teacher, corpus, control_docs, out, timing, progress, log
+        )
+        if experiment.baselines:
+            ceilings[spec.name] = _cached_step(
+                out / "eval" / f"teacher-{spec.name}.json",
+                _fingerprint(spec, experiment.eval, [q.id for q in corpus.questions], _planted_ids(corpus)),
+                timing,
+                lambda seconds, spec=spec, teacher=teacher: _teacher_step(
+                    seconds, teacher, spec, experiment, corpus, log
+                ),
+            )
+        teacher.close()
+
+    # 3. Equal budget of kept pairs for every student.
+    k = min(g.kept for g in generations)
+    if k == 0:
+        raise InputError(f"a generation run kept no QA pair; see the rejected files under {out / 'data'}")
+    if k < experiment.budget:
+        log(
+            f"warning: a run kept only {k} of {experiment.budget} pairs at the oversampling cap; "
+            f"every student trains on {k}"
+        )
+
+    # 4. Floor: the untrained base, closed book.
+    floor = None
+    if experiment.baselines:
+
+        def base_step(seconds: dict[str, float]) -> dict[str, Any]:
+            log("base model, closed book")
+            with _Timer(seconds, "baselines_s"):
+                return evaluate_closed_book(base_dir, "base", experiment, corpus)
+
+        floor = _cached_step(
+            out / "eval" / "base.json",
+            _fingerprint(
+                str(base_dir), experiment.eval, [q.id for q in corpus.questions], _planted_ids(corpus)
+            ),
+            timing,
+            base_step,
+        )
+
+    # 5. Students: the same base and hyperparameters, K pairs each.
+    students = []
+    for gen in generations:
+        records = select_kept(gen.files, k)
+        write_jsonl(out / "data" / gen.model / gen.strategy / f"seed{gen.seed}.train.jsonl", records)
+        config = experiment.train_config(gen.seed)
+        key = f"{gen.model}__{gen.strategy}__seed{gen.seed}"
+        students.append(
+            _cached_step(
+                out / "eval" / f"{key}.json",
+                _fingerprint(
+                    config.to_dict(),
+                    str(base_dir),
+                    experiment.eval,
+                    [q.id for q in corpus.questions],
+                    _planted_ids(corpus),
+                    records,
+                ),
+                timing,
+                lambda seconds, gen=gen, records=records, config=config, key=key: _student_step(
+                    seconds, key, gen, records, config, experiment, corpus, out, progress, log
+                ),
+            )
+        )
+
+    # 6. Aggregates, differences, results.json and the report.
+    results = assemble_results(experiment, corpus, generations, students, floor, ceilings, k, timing)
+    results["timing"]["wall_s"] = round(time.perf_counter() - t_start, 1)
+    _save(out / "results.json", results)
+    from .report import write_report
+
+    write_report(results, out)
+    log(f"results: {out / 'results.json'}  report: {out / 'report.md'}")
+    return results
+
+
+class _LazyLM:
+    """The teacher, loaded on first use only (a fully resumed run never loads it)."""
+
+    def __init__(self, factory: LMFactory, spec: ModelSpec) -> None:
+        self.factory, self.spec, self.lm = factory, spec, None
+
+    def get(self) -> LM:
+        if self.lm is None:
+            self.lm = self.factory(self.spec)
+        return self.lm
+
+    def close(self) -> None:
+        if self.lm is not None:
+            self.lm.close()
+            self.lm = None
+            gc.collect()
+
+
+def _planted_ids(corpus: Corpus) -> list[Any]:
+    return [(p.doc_id, p.attack_id, p.form, p.position) for p in corpus.planted.values()]
+
+
+def _generate_all(
+    experiment: Experiment,
+    spec: ModelSpec,
+    teacher: _LazyLM,
+    corpus: Corpus,
+    control_docs: Sequence[Document],
+    out: Path,
+    timing: dict[str, float],
+    progress: bool,
+    log: Callable[[str], None],
+) -> list[GenerationResult]:
+    from robustqa.registry import get_strategy
+
+    control = experiment.control_spec
+    control_key = control.strategy or experiment.strategy_specs[0].key
+    jobs = [
+        (s, seed, corpus.documents, s.key) for s in experiment.strategy_specs for seed in experiment.seeds
+    ]
+    if control.enabled:
+        control_strategy = next(s for s in experiment.strategy_specs if s.key == control_key)
+        for seed in control.seeds or [experiment.seeds[0]]:
+            jobs.append((control_strategy, seed, control_docs, f"{control_key}-control"))
+    results = []
+    for strat, seed, docs, key in jobs:
+        prefix = out / "data" / spec.name / key / f"seed{seed}"
+
+        def step(seconds: dict[str, float], strat=strat, seed=seed, docs=docs, key=key, prefix=prefix):
+            log(f"generate {spec.name}/{key} seed {seed}")
+            with _Timer(seconds, "generation_s"):
+                gen = generate_kept(
+                    docs,
+                    get_strategy(strat.name, **strat.params),
+                    teacher.get(),
+                    experiment.budget,
+                    seed,
+                    prefix,
+                    spec.name,
+                    key,
+                    experiment.max_oversample,
+                    experiment.generation_batch_size,
+                    progress,
+                )
+            return gen.to_dict()
+
+        fingerprint = _fingerprint(
+            strat.name,
+            strat.params,
+            spec,
+            experiment.budget,
+            experiment.max_oversample,
+            seed,
+            [(d.id, stable_hash(d.text)) for d in docs],
+        )
+        marker = prefix.with_name(prefix.name + ".done.json")
+        results.append(GenerationResult.from_dict(_cached_step(marker, fingerprint, timing, step)))
+    return results
+
+
+def _teacher_step(
+    seconds: dict[str, float],
+    teacher: _LazyLM,
+    spec: ModelSpec,
+    experiment: Experiment,
+    corpus: Corpus,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    log(f"teacher {spec.name}, open book, on {len(corpus.questions)} questions")
+    teacher_dir = None
+    if spec.backend == "hf":
+        teacher_dir = resolve_model_dir(experiment.path(spec.model) if spec.model else None)
+    with _Timer(seconds, "baselines_s"):
+        return teacher_open_book(teacher.get(), spec, experiment, corpus, teacher_dir)
+
+
+def _student_step(
+    seconds: dict[str, float],
+    key: str,
+    gen: GenerationResult,
+    records: list[dict[str, Any]],
+    config: TrainConfig,
+    experiment: Experiment,
+    corpus: Corpus,
+    out: Path,
+    progress: bool,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    log(f"train {key} on {len(records)} pairs")
+    student_dir = out / "students" / key
+    with _Timer(seconds, "training_s"):
+        trained = train_student(records, config, student_dir, progress=progress)
+    with _Timer(seconds, "evaluation_s"):
+        evaluation = evaluate_closed_book(student_dir, key, experiment, corpus)
+    if not experiment.keep_students:
+        _drop_weights(student_dir)
+    return {
+        "key": key,
+        "model": gen.model,
+        "strategy": gen.strategy,
+        "seed": gen.seed,
+        "kind": "control" if gen.strategy.endswith("-control") else "strategy",
+        "train": trained.to_dict(),
+        "train_exposure": training_exposure(records, corpus),
+        **evaluation,
+    }
+
+
+def _drop_weights(student_dir: Path) -> None:
+    for path in student_dir.glob("*.safetensors"):
+        path.unlink()
+    shutil.rmtree(student_dir / "checkpoints", ignore_errors=True)

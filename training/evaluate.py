@@ -1,0 +1,153 @@
+"""Closed-book evaluation of a student on held-out human questions (SQuAD format).
+
+Each question is asked exactly as training prompts are (the user turn is the bare question, no document),
+so the student must answer from what it learned. Scores per question: exact match and token F1 of the
+greedy answer (SQuAD normalisation), and the mean NLL of the gold answer; summaries overall and by where
+the gold answer lies in its paragraph (early / middle / late third). Open book (the paragraph in the
+prompt) gives the ceiling."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from robustqa.errors import InputError
+from robustqa.io.loaders import squad_paragraph_id
+
+from .chat_model import ChatModel, Conversation
+from .metrics import exact_match, position_bucket, summarize, token_f1
+
+OPEN_BOOK_PROMPT = "{context}\n\nAnswer the question briefly, using the text above.\nQuestion: {question}"
+
+
+def _f(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class EvalConfig:
+    """How students are evaluated (the same settings for every student of an experiment)."""
+
+    max_new_tokens: int = _f(32, "Greedy tokens generated per answer.")
+    batch_size: int = _f(16, "Questions per generation batch (left padded).")
+    nll_batch_size: int = _f(16, "Questions per batch when scoring the gold answer's likelihood.")
+    max_questions: int | None = _f(None, "Evaluate only the first N held-out questions (null: all).")
+    compute_nll: bool = _f(True, "Score the mean NLL of the gold answer (needs a local model, not a server).")
+    device: str = _f("auto", "'cpu', 'cuda', or 'auto' (a GPU when one is visible, else the CPU).")
+
+
+@dataclass(frozen=True)
+class HeldoutQuestion:
+    """A human-written question about one paragraph, with its gold answers and where the first one lies."""
+
+    id: str
+    doc_id: str
+    question: str
+    answers: tuple[str, ...]
+    answer_start: int
+    position: str
+    context: str
+
+
+def load_heldout_questions(path: str | Path, doc_ids: Collection[str] | None = None) -> list[HeldoutQuestion]:
+    """Questions of a SQuAD-format file, optionally only of the paragraphs `doc_ids` ("<title>/<index>")."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        articles = data["data"]
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a SQuAD-format JSON file ({exc})") from None
+    wanted = set(doc_ids) if doc_ids is not None else None
+    out = []
+    for article_index, article in enumerate(articles):
+        for index, paragraph in enumerate(article.get("paragraphs", [])):
+            # The same ids the SQuAD loader gives the documents ("<title>/<paragraph index>").
+            doc_id = squad_paragraph_id(article, article_index, index)
+            if wanted is not None and doc_id not in wanted:
+                continue
+            context = paragraph["context"]
+            for qa in paragraph.get("qas", []):
+                answers = [a for a in qa.get("answers", []) if a.get("text", "").strip()]
+                if not answers:
+                    continue  # unanswerable questions (SQuAD 2.0 style) cannot be scored by EM/F1
+                start = _locate(context, answers[0]["text"], int(answers[0].get("answer_start", 0)))
+                out.append(
+                    HeldoutQuestion(
+                        id=str(qa.get("id", f"{doc_id}/{len(out)}")),
+                        doc_id=doc_id,
+                        question=qa["question"].strip(),
+                        answers=tuple(a["text"].strip() for a in answers),
+                        answer_start=start,
+                        position=position_bucket(start, len(context)),
+                        context=context,
+                    )
+                )
+    return out
+
+
+def _locate(context: str, text: str, start: int) -> int:
+    # Some datasets' offsets are a character off (COVID-QA); trust the text, nearest occurrence to the offset.
+    text = text.strip()
+    if context[start : start + len(text)] == text:
+        return start
+    hits = [i for i in range(len(context)) if context.startswith(text, i)]
+    return min(hits, key=lambda i: abs(i - start)) if hits else start
+
+
+def closed_book_prompt(question: HeldoutQuestion) -> Conversation:
+    return [{"role": "user", "content": question.question}]
+
+
+def open_book_prompt(question: HeldoutQuestion, context: str | None = None) -> Conversation:
+    text = OPEN_BOOK_PROMPT.format(context=context or question.context, question=question.question)
+    return [{"role": "user", "content": text}]
+
+
+def score_answers(questions: Sequence[HeldoutQuestion], predictions: Sequence[str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": q.id,
+            "doc_id": q.doc_id,
+            "position": q.position,
+            "prediction": pred,
+            "em": exact_match(pred, q.answers),
+            "f1": token_f1(pred, q.answers),
+        }
+        for q, pred in zip(questions, predictions, strict=True)
+    ]
+
+
+def evaluate_questions(
+    model: ChatModel,
+    questions: Sequence[HeldoutQuestion],
+    config: EvalConfig | None = None,
+    open_book: bool = False,
+    contexts: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Answer and score every question. Returns {"summary": {...}, "questions": [per-question rows]}.
+
+    Open book puts the paragraph (or `contexts[doc_id]`, e.g. the document as the teacher saw it) in the
+    prompt.
+    """
+    config = config or EvalConfig()
+    questions = list(questions)[: config.max_questions] if config.max_questions else list(questions)
+    contexts = contexts or {}
+    if open_book:
+        prompts = [open_book_prompt(q, contexts.get(q.doc_id)) for q in questions]
+    else:
+        prompts = [closed_book_prompt(q) for q in questions]
+    predictions = model.answer(prompts, config.max_new_tokens, config.batch_size)
+    rows = score_answers(questions, predictions)
+    if config.compute_nll:
+        nlls = model.gold_nll(prompts, [q.answers[0] for q in questions], config.nll_batch_size)
+        for row, nll in zip(rows, nlls, strict=True):
+            row["nll"] = nll
+    else:
+        for row in rows:
+            row["nll"] = None
+    return {"summary": summarize(rows), "questions": rows}
