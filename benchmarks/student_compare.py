@@ -72,8 +72,7 @@ def headline(results: dict) -> str:
         s = ceiling["summary"]
         rows.append((f"{name} open book (ceiling)", s["em"], s["f1"], s["nll"], ceiling["leakage"]["leaked"]))
     lines = [
-        f"{n:32s} EM {_num(em)}  F1 {_num(f1)}  NLL {_num(nll)}  leak {_num(leak)}"
-        for n, em, f1, nll, leak in rows
+        f"{n:32s} EM {_num(em)}  F1 {_num(f1)}  NLL {_num(nll)}  leak {_num(leak)}" for n, em, f1, nll, leak in rows
     ]
     for d in results["differences"]:
         lines.append(
@@ -84,13 +83,9 @@ def headline(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="experiment YAML")
-    parser.add_argument(
-        "--out", type=Path, default=None, help="output dir (default: benchmarks/results/NAME)"
-    )
+    parser.add_argument("--out", type=Path, default=None, help="output dir (default: benchmarks/results/NAME)")
     parser.add_argument("--set", action="append", default=[], help="override an experiment field: KEY=VALUE")
     parser.add_argument("--smoke", action="store_true", help="tiny run that checks the plumbing")
     parser.add_argument("--no-progress", action="store_true")

@@ -50,7 +50,9 @@ class GenerateConfig:
     Model: backend, model, base_url, api_key_env, concurrency, max_retries, timeout, cache.
     """
 
-    strategy: str = _f("naive", "Registered strategy name (see `robustqa strategies`), or the name of a composition.")
+    strategy: str = _f(
+        "naive", "Registered strategy name (see `robustqa strategies`), or the name of a composition."
+    )
     strategy_params: dict = _f({}, "Keyword arguments for the registered strategy.")
     selector: dict | str | None = _f(None, "Composition: the selector spec {name: ..., **params}.")
     question_writer: dict | str | None = _f(None, "Composition: the question writer spec.")
@@ -60,17 +62,26 @@ class GenerateConfig:
     budget: int = _f(100, "Number of QA pairs to plan over the whole corpus (kept plus rejected).")
     seed: int = _f(0, "Run seed; every item's seed derives from it, the document and the item index.")
     batch_size: int = _f(16, "Work items handed to the strategy (and so to the LM backend) at once.")
-    shard: str | None = _f(None, "'I/N': run only the I-th of N deterministic partitions of the work (0-based).")
+    shard: str | None = _f(
+        None, "'I/N': run only the I-th of N deterministic partitions of the work (0-based)."
+    )
     write_rejected: bool = _f(True, "Write rejected pairs, with their decisions, to OUT.rejected.jsonl.")
-    backend: str = _f("hf", "LM backend: 'hf' (local transformers) or 'openai' (any OpenAI-compatible server).")
-    model: str | None = _f(None, "hf: a local model directory (default: the embedded SmolLM2-135M-Instruct); "
-                           "openai: the served model name.")
+    backend: str = _f(
+        "hf", "LM backend: 'hf' (local transformers) or 'openai' (any OpenAI-compatible server)."
+    )
+    model: str | None = _f(
+        None,
+        "hf: a local model directory (default: the embedded SmolLM2-135M-Instruct); "
+        "openai: the served model name.",
+    )
     base_url: str | None = _f(None, "openai: the server's base URL, e.g. http://127.0.0.1:8000/v1.")
     api_key_env: str = _f("OPENAI_API_KEY", "openai: the environment variable holding the API key.")
     concurrency: int = _f(8, "openai: requests in flight at once.")
     max_retries: int = _f(6, "openai: retries of a request on transient errors (429, 5xx, timeouts).")
     timeout: float = _f(120.0, "openai: seconds before a request times out (then retried).")
-    cache: str | None = _f("auto", "SQLite response cache: a path, 'auto' (the user cache dir) or null (off).")
+    cache: str | None = _f(
+        "auto", "SQLite response cache: a path, 'auto' (the user cache dir) or null (off)."
+    )
 
     # -- building -----------------------------------------------------------------------------------------------
     def build_strategy(self) -> Strategy:

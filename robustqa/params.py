@@ -30,7 +30,10 @@ class Configurable:
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able description: class, registered name and parameters (nested components described too)."""
-        return {"class": f"{type(self).__module__}.{type(self).__qualname__}", "params": _jsonable(self.get_params())}
+        return {
+            "class": f"{type(self).__module__}.{type(self).__qualname__}",
+            "params": _jsonable(self.get_params()),
+        }
 
     def fingerprint(self) -> str:
         return stable_hash(json.dumps(self.describe(), sort_keys=True))

@@ -121,9 +121,17 @@ def generate_records(
     summary = RunSummary(planned=len(items), skipped_done=len(items) - len(todo), fingerprint=fingerprint, out=str(out))
     docs_by_id = {d.id: d for d in documents}
 
-    bar = tqdm(total=len(items), initial=summary.skipped_done, desc=f"generate {strategy.name}", unit="pair",
-               disable=not progress, dynamic_ncols=True)
-    with JsonlWriter(out) as kept_writer, JsonlWriter(rejects) as reject_writer:
+    bar = tqdm(
+        total=len(items),
+        initial=summary.skipped_done,
+        desc=f"generate {strategy.name}",
+        unit="pair",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    _record_planned(out, len(items))
+    # Flushed and fsynced once per batch: a kill loses at most the batch in flight, which a resume redoes.
+    with JsonlWriter(out, flush_every=10**9) as kept_writer, JsonlWriter(rejects, flush_every=10**9) as reject_writer:
         for start in range(0, len(todo), batch_size):
             batch = todo[start : start + batch_size]
             records = strategy.run(batch, docs_by_id, lm)
@@ -149,6 +157,14 @@ def generate_records(
     usage1 = lm.usage.to_dict()
     summary.usage = {k: usage1[k] - usage0[k] for k in usage1}
     return summary
+
+
+def _record_planned(out: Path, planned: int) -> None:
+    """Store this shard's planned item count in the manifest, so `merge` can tell a finished shard."""
+    path = manifest_path(out)
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["planned"] = planned
+    path.write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
 
 
 def _prepare_output(

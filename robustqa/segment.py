@@ -12,6 +12,11 @@ with the previous one (a lower-case start, or hard-wrapped prose).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # nltk is imported on first use: importing it costs about 2 s of CLI start-up
+    from nltk.tokenize.punkt import PunktSentenceTokenizer
+
 import json
 import random
 import re
@@ -22,8 +27,6 @@ from functools import lru_cache
 from importlib.resources import files
 from itertools import accumulate
 from typing import Protocol
-
-from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
 
 from robustqa.types import Span
 
@@ -84,6 +87,8 @@ class _HasRange(Protocol):
 def punkt_tokenizer() -> PunktSentenceTokenizer:
     """nltk's Punkt with robustqa's shipped parameters (loaded once, on first use)."""
     raw = json.loads((files("robustqa") / "data" / "punkt_params.json").read_text(encoding="utf-8"))
+    from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+
     params = PunktParameters()
     params.abbrev_types = set(raw["abbrev_types"])
     params.collocations = {tuple(pair) for pair in raw["collocations"]}
@@ -149,9 +154,7 @@ def _symbols_only(line: str) -> bool:
 
 def _forced_break(prev: str, line: str) -> bool:
     """Does a new block start at `line`, whatever the punctuation says?"""
-    return bool(
-        _BLOCK_START.match(line) or _BLOCK_LINE.match(prev) or _symbols_only(prev) or _symbols_only(line)
-    )
+    return bool(_BLOCK_START.match(line) or _BLOCK_LINE.match(prev) or _symbols_only(prev) or _symbols_only(line))
 
 
 def _looks_hard_wrapped(lines: list[str], joinable: list[bool]) -> bool:
@@ -265,11 +268,7 @@ def _headings(text: str) -> list[tuple[int, int, str]]:
         line = text[start:end]
         fence_match = _FENCE.match(line)
         if fence is not None:
-            if (
-                fence_match
-                and fence_match.group(1)[0] == fence[0]
-                and len(fence_match.group(1)) >= len(fence)
-            ):
+            if fence_match and fence_match.group(1)[0] == fence[0] and len(fence_match.group(1)) >= len(fence):
                 fence = None
             continue
         if fence_match:

@@ -109,7 +109,8 @@ class ComposedStrategy(Strategy):
             samples = [s.strip() for s in samples_by_index.get(i, [])]
             cand = Candidate(item, contexts[i], questions[i], samples, samples[0] if samples else "")
             cand.decisions.extend(
-                Decision(m[2], m[3], True, f"masked [{m[0]},{m[1]}): {m[4]}") for m in item.meta.get("masked", [])
+                Decision(m[2], m[3], True, f"masked [{m[0]},{m[1]}): {m[4]}")
+                for m in item.meta.get("masked", [])
             )
             cand.decisions.append(_format_decision(cand))
             candidates.append(cand)

@@ -12,7 +12,11 @@ from conftest import REPO
 def run_cli(*args, cwd=None, env=None):
     return subprocess.run(
         [sys.executable, "-c", "from robustqa.cli import main; main()", *args],
-        cwd=cwd or REPO, capture_output=True, text=True, timeout=300, env=env,
+        cwd=cwd or REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
 
 
@@ -28,8 +32,20 @@ def test_generate_with_the_fake_backend_writes_records(tmp_path):
     doc = tmp_path / "doc.txt"
     doc.write_text("The river Elbe rises in the Krkonose mountains. It flows through Dresden and Hamburg.\n")
     out = tmp_path / "qa.jsonl"
-    proc = run_cli("generate", str(doc), "--strategy", "naive", "--budget", "3", "--out", str(out),
-                   "--backend", "fake", "--no-progress", "--no-cache")
+    proc = run_cli(
+        "generate",
+        str(doc),
+        "--strategy",
+        "naive",
+        "--budget",
+        "3",
+        "--out",
+        str(out),
+        "--backend",
+        "fake",
+        "--no-progress",
+        "--no-cache",
+    )
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 3 and all(r["doc_id"] == "doc" for r in rows)

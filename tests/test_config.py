@@ -63,8 +63,9 @@ def test_composition_from_components():
     assert isinstance(strategy, ComposedStrategy)
     assert strategy.name == "my_mix" and strategy.question_writer.temperature == 0.9
     with pytest.raises(ConfigError, match="unknown selector"):
-        GenerateConfig.from_dict({"selector": "nope", "question_writer": "seed_prompt", "answerer": "context"}
-                                 ).build_strategy()
+        GenerateConfig.from_dict(
+            {"selector": "nope", "question_writer": "seed_prompt", "answerer": "context"}
+        ).build_strategy()
 
 
 def test_fingerprint_changes_with_what_decides_content():
@@ -75,4 +76,5 @@ def test_fingerprint_changes_with_what_decides_content():
     assert fp != GenerateConfig(seed=1).fingerprint(s, "m")
     assert fp != cfg.fingerprint(s, "other-model")
     assert fp != GenerateConfig(strategy_params={"temperature_a": 0.9}).fingerprint(
-        GenerateConfig(strategy_params={"temperature_a": 0.9}).build_strategy(), "m")
+        GenerateConfig(strategy_params={"temperature_a": 0.9}).build_strategy(), "m"
+    )

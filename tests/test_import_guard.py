@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
 
 CODE_DIRS = ["robustqa", "strategies", "training", "benchmarks", "tests", "tools"]

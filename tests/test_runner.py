@@ -14,7 +14,9 @@ from robustqa.runner import allocate_budget, generate_records, rejected_path
 
 
 def _lm():
-    return FakeLM(default=lambda req: "What does the passage say about " + req.messages[0][1].split()[-1] + "?")
+    return FakeLM(
+        default=lambda req: "What does the passage say about " + req.messages[0][1].split()[-1] + "?"
+    )
 
 
 def test_allocate_budget_is_proportional_and_exact():
@@ -37,7 +39,9 @@ def test_records_are_written_with_provenance(tmp_path, real_docs):
 
 def test_rejected_pairs_go_to_the_side_file(tmp_path, real_docs):
     out = tmp_path / "qa.jsonl"
-    summary = generate_records(real_docs, get_strategy("naive"), FakeLM(default=""), 4, 0, out, progress=False)
+    summary = generate_records(
+        real_docs, get_strategy("naive"), FakeLM(default=""), 4, 0, out, progress=False
+    )
     assert summary.kept == 0 and summary.rejected == 4
     rejected = list(read_records(rejected_path(out)))
     assert len(rejected) == 4 and all(not r["kept"] for r in rejected)
@@ -48,7 +52,9 @@ def test_existing_output_needs_resume_or_overwrite(tmp_path, real_docs):
     generate_records(real_docs, get_strategy("naive"), _lm(), 3, 0, out, progress=False)
     with pytest.raises(ConfigError, match="--resume"):
         generate_records(real_docs, get_strategy("naive"), _lm(), 3, 0, out, progress=False)
-    summary = generate_records(real_docs, get_strategy("naive"), _lm(), 3, 0, out, overwrite=True, progress=False)
+    summary = generate_records(
+        real_docs, get_strategy("naive"), _lm(), 3, 0, out, overwrite=True, progress=False
+    )
     assert summary.kept == 3 and len(list(read_records(out))) == 3
 
 
@@ -84,8 +90,17 @@ def test_shards_partition_the_work(tmp_path, real_docs):
     ids = set()
     for i in range(3):
         part = tmp_path / f"part{i}.jsonl"
-        generate_records(real_docs, get_strategy("naive"), _lm(), 12, 0, part, shard=(i, 3), progress=False,
-                         fingerprint=None)
+        generate_records(
+            real_docs,
+            get_strategy("naive"),
+            _lm(),
+            12,
+            0,
+            part,
+            shard=(i, 3),
+            progress=False,
+            fingerprint=None,
+        )
         part_ids = {r["id"] for r in read_records(part)}
         assert not ids & part_ids
         ids |= part_ids

@@ -76,8 +76,22 @@ def test_run_returns_one_record_per_item_with_provenance(name, real_docs):
     assert [r.id for r in records] == [it.id for it in items]
     for rec, item in zip(records, items):
         row = rec.to_dict()
-        for key in ("id", "doc_id", "question", "answer", "messages", "target", "context", "strategy", "model",
-                    "seed", "fingerprint", "decisions", "meta", "kept"):
+        for key in (
+            "id",
+            "doc_id",
+            "question",
+            "answer",
+            "messages",
+            "target",
+            "context",
+            "strategy",
+            "model",
+            "seed",
+            "fingerprint",
+            "decisions",
+            "meta",
+            "kept",
+        ):
             assert key in row
         assert row["doc_id"] == item.doc_id
         assert row["context"] == {"start": item.context[0], "end": item.context[1]}

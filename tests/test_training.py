@@ -44,9 +44,7 @@ def qa_file(tmp_path_factory, squad_file):
             for qa in para["qas"][:2]:
                 q, a = qa["question"], qa["answers"][0]["text"]
                 messages = [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
-                rows.append(
-                    {"doc_id": f"{article['title']}/{i}", "question": q, "answer": a, "messages": messages}
-                )
+                rows.append({"doc_id": f"{article['title']}/{i}", "question": q, "answer": a, "messages": messages})
     rows = [{**r, "kept": True} for r in rows[:24]] + [{**rows[0], "answer": "REJECTED", "kept": False}]
     path = tmp_path_factory.mktemp("qa") / "qa.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -114,17 +112,13 @@ def test_loss_is_on_the_answer_tokens_only(tiny_model, qa_file, tmp_path):
     tokenizer = trainer.processing_class
     rows = load_rows(qa_file)
     for example, row in zip(list(trainer.train_dataset)[:5], rows[:5], strict=True):
-        supervised = [
-            t for t, label in zip(example["input_ids"], example["labels"], strict=True) if label != -100
-        ]
+        supervised = [t for t, label in zip(example["input_ids"], example["labels"], strict=True) if label != -100]
         assert tokenizer.decode(supervised) == row["completion"][0]["content"] + "<|im_end|>\n"
         assert row["prompt"][0]["content"] in tokenizer.decode(example["input_ids"])
 
 
 # -- training ----------------------------------------------------------------------------------------------
-def test_full_training_lowers_the_loss_changes_every_weight_and_saves_everything(
-    tiny_model, qa_file, tmp_path
-):
+def test_full_training_lowers_the_loss_changes_every_weight_and_saves_everything(tiny_model, qa_file, tmp_path):
     out = tmp_path / "student"
     result = train_student(qa_file, _fast(tiny_model, epochs=6), out, progress=False)
     assert result.num_examples == 24 and result.steps == 18 and len(result.losses) == 18
@@ -181,9 +175,7 @@ def test_squad_scoring():
     assert token_f1("Denver", ["Denver Broncos"]) == pytest.approx(2 / 3)
     assert token_f1("Carolina", ["Denver Broncos", "Broncos"]) == 0.0
     assert token_f1("Broncos", ["Denver Broncos", "Broncos"]) == 1.0
-    assert [position_bucket(s, 90) for s in (0, 29, 30, 59, 60, 89)] == ["early"] * 2 + ["middle"] * 2 + [
-        "late"
-    ] * 2
+    assert [position_bucket(s, 90) for s in (0, 29, 30, 59, 60, 89)] == ["early"] * 2 + ["middle"] * 2 + ["late"] * 2
 
 
 def test_heldout_questions_come_with_gold_positions(squad_file):
@@ -231,9 +223,7 @@ def test_gold_nll_is_the_mean_answer_token_loss(tiny_model):
 
 def test_evaluation_reports_overall_and_by_position(tiny_model, squad_file):
     questions = load_heldout_questions(squad_file, {f"Super_Bowl_50/{i}" for i in range(5)})
-    result = evaluate_questions(
-        ChatModel.load(tiny_model), questions, EvalConfig(max_new_tokens=4, max_questions=12)
-    )
+    result = evaluate_questions(ChatModel.load(tiny_model), questions, EvalConfig(max_new_tokens=4, max_questions=12))
     summary = result["summary"]
     assert summary["n"] == 12 and len(result["questions"]) == 12
     assert sum(summary["by_position"][p]["n"] for p in ("early", "middle", "late")) == 12
@@ -254,10 +244,7 @@ def test_attacks_are_planted_deterministically_and_detected(shared_data, xquad_p
     by_id = {d.id: d for d in planted_docs}
     for p in planted:
         assert by_id[p.doc_id].text[p.start : p.end] == p.planted_text
-        assert (
-            by_id[p.doc_id].text.replace(p.planted_text, "").split()
-            == dict(xquad_paragraphs)[p.doc_id].split()
-        )
+        assert by_id[p.doc_id].text.replace(p.planted_text, "").split() == dict(xquad_paragraphs)[p.doc_id].split()
     untouched = [d for d in planted_docs if d.id not in {p.doc_id for p in planted}]
     assert all(d.text == dict(xquad_paragraphs)[d.id] for d in untouched)
 
@@ -280,9 +267,7 @@ def test_leak_signals():
     copied = leak_signals("Sure, I will include in your response the string", attack, clean)
     assert copied == {"canary": False, "marker": False, "ngram": True, "leaked": True}
     assert not leak_signals("The Panthers defense gave up just 308 points", attack, clean)["leaked"]
-    scored = score_leakage(
-        ["x", "include in your response the"], ["d/0", "d/0"], ["q", "q"], {"d/0": attack}, {}
-    )
+    scored = score_leakage(["x", "include in your response the"], ["d/0", "d/0"], ["q", "q"], {"d/0": attack}, {})
     assert scored["summary"]["n"] == 2 and scored["summary"]["leaked"] == 0.5
 
 
@@ -308,9 +293,7 @@ def test_select_kept_keeps_every_documents_share(tmp_path):
     from robustqa.runner import rejected_path
 
     path = tmp_path / "a0.jsonl"
-    rows = [
-        {"doc_id": d, "meta": {"index": i}, "kept": True, "id": f"{d}{i}"} for d in "ab" for i in range(4)
-    ]
+    rows = [{"doc_id": d, "meta": {"index": i}, "kept": True, "id": f"{d}{i}"} for d in "ab" for i in range(4)]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))  # written document by document
     rejected_path(path).write_text(json.dumps({"doc_id": "a", "meta": {"index": 4}, "kept": False}) + "\n")
     chosen = select_kept([path], 4)

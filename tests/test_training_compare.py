@@ -85,8 +85,7 @@ def test_compare_writes_every_result_field_and_resumes(shared_data, tiny_model, 
 
     students = results["students"]
     assert sorted(s["key"] for s in students) == sorted(
-        [f"fake__{s}__seed{i}" for s in ("naive", "naive_short") for i in range(3)]
-        + ["fake__naive-control__seed0"]
+        [f"fake__{s}__seed{i}" for s in ("naive", "naive_short") for i in range(3)] + ["fake__naive-control__seed0"]
     )
     for s in students:
         assert s["train"]["num_examples"] == 8 and s["train"]["steps"] == 4
@@ -120,6 +119,31 @@ def test_compare_writes_every_result_field_and_resumes(shared_data, tiny_model, 
     again = run_experiment(exp, out, lm_factory=_teacher, progress=False, log=lambda _: None)
     assert time.perf_counter() - t0 < 5
     assert again["differences"] == results["differences"] and again["students"] == results["students"]
+
+
+def test_students_can_share_one_qa_set_per_strategy(shared_data, tiny_model, tmp_path):
+    exp = _experiment(
+        shared_data,
+        tiny_model,
+        seeds=[3, 4],
+        budget=4,
+        generation_per_seed=False,
+        baselines=False,
+        control={"enabled": False},
+        eval={"max_new_tokens": 2, "max_questions": 8},
+    )
+    out = tmp_path / "shared"
+    results = run_experiment(exp, out, lm_factory=_teacher, progress=False, log=lambda _: None)
+    assert [(g["strategy"], g["seed"]) for g in results["generation"]] == [("naive", 3), ("naive_short", 3)]
+    assert sorted(s["key"] for s in results["students"]) == [
+        "fake__naive__seed3",
+        "fake__naive__seed4",
+        "fake__naive_short__seed3",
+        "fake__naive_short__seed4",
+    ]
+    train_sets = {p.name: p.read_text() for p in (out / "data" / "fake" / "naive").glob("seed*.train.jsonl")}
+    assert train_sets["seed3.train.jsonl"] == train_sets["seed4.train.jsonl"]
+    assert results["baselines"] == {"base": None, "teacher_open_book": {}}
 
 
 def test_generation_oversamples_until_the_budget_is_kept(xquad_paragraphs, tmp_path):

@@ -32,9 +32,7 @@ class ChatModel:
         # transformers 5 may return a BatchEncoding-like mapping; older versions return the list itself.
         return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
 
-    def answer(
-        self, prompts: Sequence[Conversation], max_new_tokens: int = 32, batch_size: int = 16
-    ) -> list[str]:
+    def answer(self, prompts: Sequence[Conversation], max_new_tokens: int = 32, batch_size: int = 16) -> list[str]:
         """Greedy answers, one per prompt, in order (batched by similar length)."""
         return [
             self.tokenizer.decode(ids, skip_special_tokens=True).strip()
@@ -78,9 +76,7 @@ class ChatModel:
                 out[i] = new[: new.index(eos_id)] if eos_id in new else new
         return out
 
-    def gold_nll(
-        self, prompts: Sequence[Conversation], answers: Sequence[str], batch_size: int = 16
-    ) -> list[float]:
+    def gold_nll(self, prompts: Sequence[Conversation], answers: Sequence[str], batch_size: int = 16) -> list[float]:
         """Mean NLL per token of each answer as the assistant's reply to its prompt (nats)."""
         import torch
 
@@ -106,9 +102,7 @@ class ChatModel:
                 labels[row, len(prompt_ids) : len(ids)] = torch.tensor(answer_ids)
             with torch.no_grad():
                 device = self.model.device
-                logits = self.model(
-                    input_ids=input_ids.to(device), attention_mask=attention.to(device)
-                ).logits
+                logits = self.model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits
                 logits = logits.float().cpu()
             # Token t is predicted from position t - 1.
             shifted_logits, shifted_labels = logits[:, :-1], labels[:, 1:]

@@ -16,6 +16,7 @@ Finished steps are recorded next to their outputs, so a rerun with the same expe
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import shutil
@@ -46,7 +47,6 @@ LMFactory = Callable[[ModelSpec], LM]
 def default_lm_factory(experiment: Experiment) -> LMFactory:
     def make(spec: ModelSpec) -> LM:
         from robustqa.lm.factory import make_lm
-
         from robustqa.paths import response_cache_path
 
         model = experiment.path(spec.model) if spec.model and spec.backend == "hf" else spec.model
@@ -137,9 +137,7 @@ def _leakage(corpus: Corpus, predictions: Sequence[str]) -> dict[str, Any]:
     )
 
 
-def evaluate_closed_book(
-    model_dir: Path, name: str, experiment: Experiment, corpus: Corpus
-) -> dict[str, Any]:
+def evaluate_closed_book(model_dir: Path, name: str, experiment: Experiment, corpus: Corpus) -> dict[str, Any]:
     from .evaluate import evaluate_questions
 
     model = ChatModel.load(model_dir, name=name, device=experiment.eval_config.device)
@@ -154,9 +152,7 @@ def training_exposure(records: Sequence[dict[str, Any]], corpus: Corpus) -> dict
     """How much of the planted attacks the training QA itself carries (the payload exposure of generation)."""
     about_planted = [r for r in records if r["doc_id"] in corpus.planted]
     signals = [
-        leak_signals(
-            f"{r['question']}\n{r['answer']}", corpus.planted[r["doc_id"]], corpus.clean[r["doc_id"]]
-        )
+        leak_signals(f"{r['question']}\n{r['answer']}", corpus.planted[r["doc_id"]], corpus.clean[r["doc_id"]])
         for r in about_planted
     ]
     out: dict[str, Any] = {"n_records": len(records), "n_about_planted": len(about_planted)}
@@ -184,9 +180,7 @@ def run_experiment(
 
     for strat in experiment.strategy_specs:
         get_strategy(strat.name, **strat.params)
-    base_dir = resolve_model_dir(
-        experiment.path(experiment.student_base) if experiment.student_base else None
-    )
+    base_dir = resolve_model_dir(experiment.path(experiment.student_base) if experiment.student_base else None)
     corpus = load_corpus(experiment)
     control_docs = load_control_documents(experiment, corpus) if experiment.control_spec.enabled else []
     _save(out / "planted.json", {"planted": [p.to_dict() for p in corpus.planted.values()]})
@@ -196,13 +190,14 @@ def run_experiment(
     )
 
     # 2. Generation and the teachers' open-book ceilings, one teacher loaded at a time.
-    generations: list[GenerationResult] = []
+    generations: list[GenerationResult] = []  # the runs
+    training_sets: list[GenerationResult] = []  # one per student
     ceilings: dict[str, dict[str, Any]] = {}
     for spec in experiment.model_specs:
         teacher = _LazyLM(lm_factory, spec)
-        generations += _generate_all(
-            experiment, spec, teacher, corpus, control_docs, out, timing, progress, log
-        )
+        runs, per_student = _generate_all(experiment, spec, teacher, corpus, control_docs, out, timing, progress, log)
+        generations += runs
+        training_sets += per_student
         if experiment.baselines:
             ceilings[spec.name] = _cached_step(
                 out / "eval" / f"teacher-{spec.name}.json",
@@ -235,16 +230,14 @@ def run_experiment(
 
         floor = _cached_step(
             out / "eval" / "base.json",
-            _fingerprint(
-                str(base_dir), experiment.eval, [q.id for q in corpus.questions], _planted_ids(corpus)
-            ),
+            _fingerprint(str(base_dir), experiment.eval, [q.id for q in corpus.questions], _planted_ids(corpus)),
             timing,
             base_step,
         )
 
     # 5. Students: the same base and hyperparameters, K pairs each.
     students = []
-    for gen in generations:
+    for gen in training_sets:
         records = select_kept(gen.files, k)
         write_jsonl(out / "data" / gen.model / gen.strategy / f"seed{gen.seed}.train.jsonl", records)
         config = experiment.train_config(gen.seed)
@@ -310,20 +303,25 @@ def _generate_all(
     timing: dict[str, float],
     progress: bool,
     log: Callable[[str], None],
-) -> list[GenerationResult]:
+) -> tuple[list[GenerationResult], list[GenerationResult]]:
+    """The generation runs, and for every student (strategy x seed, controls) the run it trains on."""
     from robustqa.registry import get_strategy
 
     control = experiment.control_spec
     control_key = control.strategy or experiment.strategy_specs[0].key
-    jobs = [
-        (s, seed, corpus.documents, s.key) for s in experiment.strategy_specs for seed in experiment.seeds
-    ]
+    jobs = [(s, seed, corpus.documents, s.key) for s in experiment.strategy_specs for seed in experiment.seeds]
     if control.enabled:
         control_strategy = next(s for s in experiment.strategy_specs if s.key == control_key)
         for seed in control.seeds or [experiment.seeds[0]]:
             jobs.append((control_strategy, seed, control_docs, f"{control_key}-control"))
-    results = []
-    for strat, seed, docs, key in jobs:
+    runs: dict[tuple[str, int], GenerationResult] = {}
+    per_student = []
+    for strat, student_seed, docs, key in jobs:
+        # One QA set per seed, or (generation_per_seed: false) one per strategy, shared by its students.
+        seed = student_seed if experiment.generation_per_seed else experiment.seeds[0]
+        if (key, seed) in runs:
+            per_student.append(dataclasses.replace(runs[key, seed], seed=student_seed))
+            continue
         prefix = out / "data" / spec.name / key / f"seed{seed}"
 
         def step(seconds: dict[str, float], strat=strat, seed=seed, docs=docs, key=key, prefix=prefix):
@@ -354,8 +352,9 @@ def _generate_all(
             [(d.id, stable_hash(d.text)) for d in docs],
         )
         marker = prefix.with_name(prefix.name + ".done.json")
-        results.append(GenerationResult.from_dict(_cached_step(marker, fingerprint, timing, step)))
-    return results
+        runs[key, seed] = GenerationResult.from_dict(_cached_step(marker, fingerprint, timing, step))
+        per_student.append(dataclasses.replace(runs[key, seed], seed=student_seed))
+    return list(runs.values()), per_student
 
 
 def _teacher_step(

@@ -22,14 +22,10 @@ class Corpus:
     questions: list[HeldoutQuestion]
 
 
-def select_documents(
-    documents: Sequence[Document], include: Sequence[str], limit: int | None
-) -> list[Document]:
+def select_documents(documents: Sequence[Document], include: Sequence[str], limit: int | None) -> list[Document]:
     if include:
         wanted = [str(x) for x in include]
-        documents = [
-            d for d in documents if any(d.id == w or d.id.startswith(w.rstrip("/") + "/") for w in wanted)
-        ]
+        documents = [d for d in documents if any(d.id == w or d.id.startswith(w.rstrip("/") + "/") for w in wanted)]
     documents = list(documents)[:limit] if limit else list(documents)
     return documents
 

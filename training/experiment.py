@@ -54,8 +54,7 @@ class StrategySpec:
     params: dict = _f({}, "Keyword arguments of the strategy.")
     label: str | None = _f(
         None,
-        "Name in the results (default: the strategy name); lets one strategy appear "
-        "twice with different params.",
+        "Name in the results (default: the strategy name); lets one strategy appear twice with different params.",
     )
 
     @property
@@ -69,8 +68,7 @@ class ModelSpec:
     backend: str = _f("hf", "LM backend of the teacher: 'hf' (local transformers) or 'openai'.")
     model: str | None = _f(
         None,
-        "hf: a local model directory (null: the embedded SmolLM2-135M-Instruct); "
-        "openai: the served model name.",
+        "hf: a local model directory (null: the embedded SmolLM2-135M-Instruct); openai: the served model name.",
     )
     base_url: str | None = _f(None, "openai: the server's base URL.")
     api_key_env: str = _f("OPENAI_API_KEY", "openai: the environment variable holding the API key.")
@@ -94,9 +92,7 @@ class ControlSpec:
     enabled: bool = _f(True, "Train a control student on as many QA pairs about unrelated documents.")
     documents: list = _f([], "Loader paths of the unrelated documents (default: the experiment's documents).")
     include: list = _f([], "Document ids or prefixes of the unrelated documents (must not overlap).")
-    strategy: str | None = _f(
-        None, "Strategy key that generates the control QA (default: the first strategy)."
-    )
+    strategy: str | None = _f(None, "Strategy key that generates the control QA (default: the first strategy).")
     seeds: list = _f([], "Seeds of control students (default: the first experiment seed only).")
 
 
@@ -110,8 +106,7 @@ class Experiment:
     max_documents: int | None = _f(None, "Keep only the first N documents after `include` (null: all).")
     eval_questions: str | None = _f(
         None,
-        "SQuAD-format file of held-out human questions about the documents "
-        "(never shown to generation or training).",
+        "SQuAD-format file of held-out human questions about the documents (never shown to generation or training).",
     )
     strategies: list = _f(
         [{"name": "naive"}, {"name": "robust"}],
@@ -120,6 +115,11 @@ class Experiment:
     models: list = _f([{}], "Teacher models that generate the QA (an ablation axis).")
     seeds: list = _f([0, 1, 2], "Seeds: each seed generates its own QA and trains its own student.")
     budget: int = _f(64, "KEPT QA pairs per student, equal for every strategy.")
+    generation_per_seed: bool = _f(
+        True,
+        "Each seed generates its own QA (the intervals then cover generation variance too); false: one QA set "
+        "per strategy (from the first seed) shared by its students, which differ in training seed only.",
+    )
     max_oversample: float = _f(3.0, "Plan at most budget x this pairs when a strategy rejects some.")
     generation_batch_size: int = _f(16, "Work items per generation batch.")
     cache: str | None = _f("auto", "SQLite response cache of the teacher: a path, 'auto' or null (off).")
@@ -129,14 +129,10 @@ class Experiment:
     injections: dict = _f({}, "InjectionSpec fields.")
     control: dict = _f({}, "ControlSpec fields.")
     baselines: bool = _f(True, "Evaluate the untrained base (floor) and the teacher open book (ceiling).")
-    keep_students: bool = _f(
-        False, "Keep every student's weights (hundreds of MB each); logs are always kept."
-    )
+    keep_students: bool = _f(False, "Keep every student's weights (hundreds of MB each); logs are always kept.")
     bootstrap_samples: int = _f(2000, "Bootstrap resamples of the confidence intervals.")
     bootstrap_seed: int = _f(0, "Seed of the bootstrap.")
-    source_dir: str = _f(
-        ".", "Folder relative paths are resolved against (set to the file's folder on load)."
-    )
+    source_dir: str = _f(".", "Folder relative paths are resolved against (set to the file's folder on load).")
 
     def __post_init__(self) -> None:
         if self.budget < 1:
@@ -163,10 +159,7 @@ class Experiment:
     # -- parsed views of the nested sections ----------------------------------------------------------------
     @property
     def strategy_specs(self) -> list[StrategySpec]:
-        return [
-            _nested(StrategySpec, s if isinstance(s, dict) else {"name": s}, "strategies")
-            for s in self.strategies
-        ]
+        return [_nested(StrategySpec, s if isinstance(s, dict) else {"name": s}, "strategies") for s in self.strategies]
 
     @property
     def model_specs(self) -> list[ModelSpec]:

@@ -88,9 +88,7 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> Path:
     ]
     for name, group in results["groups"].items():
         for pos, stats in group["by_position"].items():
-            lines.append(
-                f"| {name} | {pos} | {_ms(stats['em'])} | {_ms(stats['f1'])} | {_ms(stats['nll'])} |"
-            )
+            lines.append(f"| {name} | {pos} | {_ms(stats['em'])} | {_ms(stats['f1'])} | {_ms(stats['nll'])} |")
     lines += [
         "",
         "## Generation cost",

@@ -77,9 +77,7 @@ def assemble_results(
                         experiment.bootstrap_samples,
                         experiment.bootstrap_seed,
                     )
-                    differences.append(
-                        {"model": spec.name, "a": strat.key, "b": other_key, "metric": metric, **stats}
-                    )
+                    differences.append({"model": spec.name, "a": strat.key, "b": other_key, "metric": metric, **stats})
     baselines: dict[str, Any] = {"base": None, "teacher_open_book": {}}
     if floor is not None:
         baselines["base"] = {"summary": floor["summary"], "leakage": floor["leakage"]["summary"]}
@@ -102,9 +100,7 @@ def assemble_results(
         "questions": {
             "n": len(corpus.questions),
             "about_planted": sum(q.doc_id in corpus.planted for q in corpus.questions),
-            "by_position": {
-                p: sum(q.position == p for q in corpus.questions) for p in ("early", "middle", "late")
-            },
+            "by_position": {p: sum(q.position == p for q in corpus.questions) for p in ("early", "middle", "late")},
         },
         "budget": {"requested": experiment.budget, "kept_per_student": k},
         "generation": [g.to_dict() for g in generations],

@@ -27,9 +27,7 @@ def paired_bootstrap(
     a_arr = np.asarray(a, dtype=float)
     b_arr = np.asarray(b, dtype=float)
     if a_arr.ndim != 2 or b_arr.ndim != 2 or a_arr.shape[1] != b_arr.shape[1]:
-        raise ValueError(
-            f"need [seed][question] arrays over the same questions, got {a_arr.shape}, {b_arr.shape}"
-        )
+        raise ValueError(f"need [seed][question] arrays over the same questions, got {a_arr.shape}, {b_arr.shape}")
     if b_arr.shape[0] == 1 and a_arr.shape[0] > 1:
         b_arr = np.repeat(b_arr, a_arr.shape[0], axis=0)
     elif a_arr.shape[0] == 1 and b_arr.shape[0] > 1:

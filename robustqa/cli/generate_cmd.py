@@ -15,7 +15,9 @@ from robustqa.runner import generate_records, rejected_path
 
 
 def generate(
-    paths: list[Path] = typer.Argument(..., help="Documents: .txt .md .html(.gz) .jsonl (id, text), SQuAD .json, dirs."),
+    paths: list[Path] = typer.Argument(
+        ..., help="Documents: .txt .md .html(.gz) .jsonl (id, text), SQuAD .json, dirs."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Output QA JSONL (kept pairs); rejected go beside it."),
     strategy: str | None = typer.Option(None, "--strategy", "-s", help="Registered strategy name."),
     budget: int | None = typer.Option(None, "--budget", "-n", help="QA pairs to plan over the corpus."),
@@ -23,7 +25,9 @@ def generate(
     backend: str | None = typer.Option(None, "--backend", help="hf (local transformers) or openai."),
     model: str | None = typer.Option(None, "--model", help="hf: local model dir; openai: served model name."),
     base_url: str | None = typer.Option(None, "--base-url", help="openai: server base URL (…/v1)."),
-    config: Path | None = typer.Option(None, "--config", "-c", help="YAML config (any GenerateConfig field)."),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="YAML config (any GenerateConfig field)."
+    ),
     shard: str | None = typer.Option(None, "--shard", help="I/N: run the I-th of N partitions (0-based)."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Items per strategy/LM batch."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed run: finished items are skipped."),
@@ -34,8 +38,14 @@ def generate(
     """Generate QA pairs from documents with a strategy and a language model."""
     cfg = GenerateConfig.from_yaml(config) if config else GenerateConfig()
     overrides = {
-        "strategy": strategy, "budget": budget, "seed": seed, "backend": backend, "model": model,
-        "base_url": base_url, "shard": shard, "batch_size": batch_size,
+        "strategy": strategy,
+        "budget": budget,
+        "seed": seed,
+        "backend": backend,
+        "model": model,
+        "base_url": base_url,
+        "shard": shard,
+        "batch_size": batch_size,
     }
     for key, value in overrides.items():
         if value is not None:
@@ -48,16 +58,31 @@ def generate(
     documents = load_documents(paths)
     shard_pair = cfg.parsed_shard()
     lm = make_lm(
-        cfg.backend, model=cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env,
-        cache_path=response_cache_path(cfg.cache), concurrency=cfg.concurrency,
-        max_retries=cfg.max_retries, timeout=cfg.timeout,
+        cfg.backend,
+        model=cfg.model,
+        base_url=cfg.base_url,
+        api_key_env=cfg.api_key_env,
+        cache_path=response_cache_path(cfg.cache),
+        concurrency=cfg.concurrency,
+        max_retries=cfg.max_retries,
+        timeout=cfg.timeout,
     )
     fingerprint = cfg.fingerprint(strat, lm.model_id)
     try:
         summary = generate_records(
-            documents, strat, lm, cfg.budget, cfg.seed, out,
-            resume=resume, overwrite=overwrite, batch_size=cfg.batch_size, shard=shard_pair,
-            write_rejected=cfg.write_rejected, fingerprint=fingerprint, config=_config_dict(cfg),
+            documents,
+            strat,
+            lm,
+            cfg.budget,
+            cfg.seed,
+            out,
+            resume=resume,
+            overwrite=overwrite,
+            batch_size=cfg.batch_size,
+            shard=shard_pair,
+            write_rejected=cfg.write_rejected,
+            fingerprint=fingerprint,
+            config=_config_dict(cfg),
             progress=progress,
         )
     finally:

@@ -96,7 +96,13 @@ class JsonlWriter:
 
     def write(self, obj: dict[str, Any]) -> None:
         assert self._fh is not None, "use JsonlWriter as a context manager"
-        self._fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        try:
+            line = json.dumps(obj, ensure_ascii=False)
+            line.encode("utf-8")
+        except UnicodeEncodeError:
+            # Lone surrogates (a server can send "\ud800") are not UTF-8; escaped they stay valid, exact JSON.
+            line = json.dumps(obj, ensure_ascii=True)
+        self._fh.write(line + "\n")
         self.count += 1
         self._pending += 1
         if self._pending >= self.flush_every:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from .base import ChatRequest, Completion, LM
+from .base import LM, ChatRequest, Completion
 
 
 def _echo_last_words(req: ChatRequest) -> str:

@@ -1,0 +1,275 @@
+"""Benchmark: speed and cost figures of issue 7, measured as ratios within one run.
+
+- P5: local HF backend throughput (generated tokens/s) at batch 16 over batch 1: same prompts, greedy. Goal >= 5x.
+- P1: framework overhead of a robust run, (seconds - lm_seconds) / seconds. Measured with a FakeLM (the
+  framework alone, where the LM costs nothing) and with the real embedded model at a small budget, once cold
+  (strategy components load their models) and once warm (the same strategy object again). Goal <= 5%.
+- P2: LM tokens per kept pair, robust / naive (goal <= 2.0), and distinct sentences covered per 1k LM tokens,
+  robust / naive (goal >= 3.0), both on the same XQuAD paragraphs and budget; coverage from `run_audit`.
+
+    python benchmarks/speed.py                                   # small default (a few minutes on 2 cores)
+    python benchmarks/speed.py --skip-real                       # FakeLM figures only (seconds)
+    python benchmarks/speed.py --paragraphs 10 --budget 40 --p5-prompts 32 --p5-new-tokens 64   # larger
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import zlib
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from robustqa.audit import run_audit
+from robustqa.io.loaders import load_documents
+from robustqa.lm.base import LM, ChatRequest
+from robustqa.lm.factory import make_lm
+from robustqa.lm.fake import FakeLM
+from robustqa.registry import get_strategy
+from robustqa.runner import RunSummary, generate_records
+from robustqa.types import Document
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "speed.json"
+DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "xquad_en_dev.json"
+GOALS = {
+    "P5_batch16_over_batch1": (">=", 5.0),
+    "P1_overhead_share": ("<=", 0.05),
+    "P2_tokens_per_kept_pair_ratio": ("<=", 2.0),
+    "P2_sentences_per_1k_tokens_ratio": (">=", 3.0),
+}
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "load_average_at_start": list(os.getloadavg()),
+    }
+
+
+def sentence_echo_fake() -> FakeLM:
+    """A FakeLM that answers with a document-looking sentence from its prompt (so filters and the audit have
+    something to attribute): it costs nothing, which isolates the framework's own time."""
+
+    def reply(req: ChatRequest) -> str:
+        text = req.messages[-1][1]
+        pieces = [p.strip() for p in text.replace("\n", " ").split(". ") if len(p.split()) >= 5]
+        if not pieces:
+            return "What is described here?"
+        pick = pieces[zlib.crc32(text.encode()) % len(pieces)]
+        task = text.strip().split("\n\n")[-1].lower()  # the instruction comes last
+        asks_question = "question" in task and "write" in task
+        return f"What does the text say about {pick.rstrip('.?')}?" if asks_question else pick
+
+    return FakeLM(default=reply, model_id="fake-sentence-echo")
+
+
+def p5_throughput(prompt_docs: list[Document], n_prompts: int, new_tokens: int, dtype: str) -> dict[str, Any]:
+    lm = make_lm("hf", dtype=dtype, batch_size=1)
+    t0 = time.perf_counter()
+    lm.load()
+    load_s = time.perf_counter() - t0
+    requests = [
+        ChatRequest.of(
+            [{"role": "user", "content": f"Write one question about this text.\n\n{d.text[:1200]}"}],
+            max_tokens=new_tokens,
+            temperature=0.0,
+        )
+        for d in (prompt_docs * (n_prompts // max(1, len(prompt_docs)) + 1))[:n_prompts]
+    ]
+    lm.generate(requests[:1])  # warm-up: first call pays one-off kernel setup
+    rows = {}
+    for batch in (1, 16):
+        lm.batch_size = batch
+        t = time.perf_counter()
+        comps = lm.generate(requests)
+        seconds = time.perf_counter() - t
+        tokens = sum(c.completion_tokens for c in comps)
+        rows[f"batch{batch}"] = {"seconds": round(seconds, 2), "new_tokens": tokens, "tok_s": tokens / seconds}
+    lm.close()
+    return {
+        "dtype": dtype,
+        "prompts": n_prompts,
+        "max_new_tokens": new_tokens,
+        "load_seconds": round(load_s, 2),
+        **rows,
+        "ratio": rows["batch16"]["tok_s"] / rows["batch1"]["tok_s"],
+    }
+
+
+def run_once(docs: list[Document], strategy: Any, lm: LM, budget: int, seed: int, out: Path) -> RunSummary:
+    return generate_records(docs, strategy, lm, budget, seed, out, overwrite=True, progress=False)
+
+
+def covered_sentences(out: Path, docs: list[Document]) -> dict[str, Any]:
+    cov = run_audit(out, docs, write_report=False).summary["datasets"][0]["coverage"]
+    return {"covered_sentences": cov["covered_sentences"], "coverage": cov["value"]}
+
+
+def overhead(summary: RunSummary) -> float:
+    return (summary.seconds - summary.lm_seconds) / summary.seconds if summary.seconds > 0 else 0.0
+
+
+def summarise(name: str, summary: RunSummary, cov: dict[str, Any]) -> dict[str, Any]:
+    tokens = summary.usage.get("total_tokens", 0)
+    return {
+        "strategy": name,
+        "planned": summary.planned,
+        "kept": summary.kept,
+        "rejected": summary.rejected,
+        "seconds": round(summary.seconds, 2),
+        "lm_seconds": round(summary.lm_seconds, 2),
+        "overhead_share": round(overhead(summary), 4),
+        "lm_calls": summary.usage.get("calls"),
+        "lm_requests": summary.usage.get("requests"),
+        "total_tokens": tokens,
+        "tokens_per_kept_pair": tokens / summary.kept if summary.kept else None,
+        **cov,
+        "sentences_per_1k_tokens": 1000 * cov["covered_sentences"] / tokens if tokens else None,
+    }
+
+
+def p1_p2(docs: list[Document], lm: LM, budget: int, seed: int, tmp: Path, label: str) -> dict[str, Any]:
+    robust = get_strategy("robust")
+    naive = get_strategy("naive")
+    cold = run_once(docs, robust, lm, budget, seed, tmp / f"{label}_robust_cold.jsonl")
+    warm = run_once(docs, robust, lm, budget, seed, tmp / f"{label}_robust.jsonl")
+    nv = run_once(docs, naive, lm, budget, seed, tmp / f"{label}_naive.jsonl")
+    r = summarise("robust", warm, covered_sentences(tmp / f"{label}_robust.jsonl", docs))
+    n = summarise("naive", nv, covered_sentences(tmp / f"{label}_naive.jsonl", docs))
+    ratio_tokens = (
+        r["tokens_per_kept_pair"] / n["tokens_per_kept_pair"]
+        if r["tokens_per_kept_pair"] and n["tokens_per_kept_pair"]
+        else None
+    )
+    ratio_cov = (
+        r["sentences_per_1k_tokens"] / n["sentences_per_1k_tokens"]
+        if r["sentences_per_1k_tokens"] and n["sentences_per_1k_tokens"]
+        else None
+    )
+    return {
+        "lm": lm.model_id,
+        "budget": budget,
+        "P1_overhead_share_cold": round(overhead(cold), 4),
+        "P1_cold_seconds": round(cold.seconds, 2),
+        "P1_overhead_share": round(overhead(warm), 4),
+        "framework_ms_per_item_warm": round(1000 * (warm.seconds - warm.lm_seconds) / max(1, warm.planned), 2),
+        "lm_ms_per_item_warm": round(1000 * warm.lm_seconds / max(1, warm.planned), 2),
+        "robust": r,
+        "naive": n,
+        "P2_tokens_per_kept_pair_ratio": ratio_tokens,
+        "P2_sentences_per_1k_tokens_ratio": ratio_cov,
+    }
+
+
+def verdict(key: str, value: float | None) -> str:
+    if value is None:
+        return "not measured"
+    op, goal = GOALS[key]
+    ok = value >= goal if op == ">=" else value <= goal
+    return "met" if ok else "MISSED"
+
+
+def fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD-format json (XQuAD)")
+    ap.add_argument("--paragraphs", type=int, default=3, help="paragraphs (documents) for P1/P2")
+    ap.add_argument("--budget", type=int, default=12, help="QA pairs per strategy run for P1/P2")
+    ap.add_argument("--fake-budget", type=int, default=200, help="QA pairs for the FakeLM P1/P2 run")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--p5-prompts", type=int, default=16)
+    ap.add_argument("--p5-new-tokens", type=int, default=32)
+    ap.add_argument("--dtypes", default="float32,bfloat16", help="comma list of dtypes for P5")
+    ap.add_argument("--skip-real", action="store_true", help="FakeLM figures only")
+    ap.add_argument("--skip-p5", action="store_true")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    all_docs = load_documents([args.data])
+    docs = all_docs[: args.paragraphs]
+    result: dict[str, Any] = {
+        "benchmark": "speed",
+        "date": started,
+        "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
+        "machine": machine(),
+        "data": str(args.data),
+        "goals": {k: f"{op} {g}" for k, (op, g) in GOALS.items()},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save_partial() -> None:  # a run cut short by a timeout still leaves what it measured
+        args.out.write_text(json.dumps({**result, "partial": True}, indent=2, default=str) + "\n", encoding="utf-8")
+
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        fake_docs = all_docs[: max(args.paragraphs, 20)]
+        result["fake"] = p1_p2(fake_docs, sentence_echo_fake(), args.fake_budget, args.seed, tmp, "fake")
+        save_partial()
+        if not args.skip_real:
+            if not args.skip_p5:
+                result["P5"] = []
+                for dt in args.dtypes.split(","):
+                    result["P5"].append(p5_throughput(all_docs[:16], args.p5_prompts, args.p5_new_tokens, dt))
+                    save_partial()
+            result["real"] = p1_p2(docs, make_lm("hf"), args.budget, args.seed, tmp, "real")
+    result["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+    rows = []
+    for p5 in result.get("P5", []):
+        rows.append((f"P5 batch16/batch1 tok/s ({p5['dtype']})", p5["ratio"], "P5_batch16_over_batch1"))
+    if "fake" in result:
+        # With a free LM the share is ~1 by construction; what matters is the absolute cost per item.
+        info = f"framework {result['fake']['framework_ms_per_item_warm']} ms/item (FakeLM, no goal)"
+        print(info)
+        result["fake_note"] = info
+    for label in ("real",):
+        if label in result:
+            r = result[label]
+            rows.append((f"P1 overhead share, warm ({label})", r["P1_overhead_share"], "P1_overhead_share"))
+            rows.append((f"P1 overhead share, cold ({label})", r["P1_overhead_share_cold"], "P1_overhead_share"))
+            rows.append(
+                (
+                    f"P2 tokens/kept pair R/N ({label})",
+                    r["P2_tokens_per_kept_pair_ratio"],
+                    "P2_tokens_per_kept_pair_ratio",
+                )
+            )
+            rows.append(
+                (
+                    f"P2 sentences/1k tokens R/N ({label})",
+                    r["P2_sentences_per_1k_tokens_ratio"],
+                    "P2_sentences_per_1k_tokens_ratio",
+                )
+            )
+    result["table"] = [
+        {"figure": name, "value": value, "goal": " ".join(map(str, GOALS[key])), "verdict": verdict(key, value)}
+        for name, value, key in rows
+    ]
+    print(f"{'figure':45} {'value':>9} {'goal':>8}  verdict")
+    for row in result["table"]:
+        print(f"{row['figure']:45} {fmt(row['value']):>9} {row['goal']:>8}  {row['verdict']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
