@@ -33,6 +33,7 @@ SMOKE = {
     "train.max_steps": 4,
     "eval.max_questions": 12,
     "control.include": ["Normans"],
+    "injections.fraction": 1.0,
     "bootstrap_samples": 200,
 }
 

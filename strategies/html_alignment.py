@@ -12,6 +12,8 @@ import logging
 import re
 from difflib import SequenceMatcher
 
+from robustqa.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"\w+")
@@ -19,8 +21,13 @@ _WORD = re.compile(r"\w+")
 
 def extract_main_text(html: str, favor_precision: bool = False) -> str | None:
     """trafilatura's main text of the page (tables in, comments out), or None when it finds none."""
-    import trafilatura
-
+    try:
+        import trafilatura
+    except ImportError as exc:  # trafilatura's justext needs lxml's separate html-clean package
+        raise ConfigError(
+            f"the sanitizer's HTML extractor needs trafilatura with lxml_html_clean installed ({exc}); "
+            "`pip install lxml_html_clean`, or set use_html_extractor: false"
+        ) from exc
     try:
         return trafilatura.extract(
             html,
@@ -44,11 +51,7 @@ def align_words(text: str, extracted: str, min_words: int = 3) -> list[tuple[int
     if not page or not words:
         return []
     matcher = SequenceMatcher(None, [w for _, _, w in page], words, autojunk=False)
-    return [
-        (page[i][0], page[i + size - 1][1])
-        for i, _, size in matcher.get_matching_blocks()
-        if size >= min_words
-    ]
+    return [(page[i][0], page[i + size - 1][1]) for i, _, size in matcher.get_matching_blocks() if size >= min_words]
 
 
 def covered_fraction(start: int, end: int, ranges: list[tuple[int, int]]) -> float:

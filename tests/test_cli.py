@@ -15,7 +15,7 @@ def run_cli(*args, cwd=None, env=None):
         cwd=cwd or REPO,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
         env=env,
     )
 

@@ -14,6 +14,9 @@ def test_generate_naive_with_the_embedded_model(tmp_path, xquad_paragraphs):
     doc = tmp_path / "paragraph.txt"
     doc.write_text(text, encoding="utf-8")
     out = tmp_path / "qa.jsonl"
+    # Short generations keep the test quick on 2 loaded cores; everything else is the naive default.
+    config = tmp_path / "naive.yaml"
+    config.write_text("strategy_params: {max_tokens_a: 48, max_tokens_b: 64}\n", encoding="utf-8")
     proc = run_cli(
         "generate",
         str(doc),

@@ -6,6 +6,7 @@ import json
 import time
 
 import pytest
+import torch
 import typer
 import yaml
 from robustqa.training.compare import run_experiment
@@ -17,6 +18,16 @@ from typer.testing import CliRunner
 from robustqa.errors import ConfigError
 from robustqa.lm.fake import FakeLM
 from robustqa.types import Document
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    # Tiny models gain nothing from a second thread, and on a busy machine torch's thread pool spins: one step
+    # took 25x longer with 2 threads than with 1 while other jobs ran.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
