@@ -93,16 +93,19 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> Path:
         "",
         "## Generation cost",
         "",
-        "| teacher | strategy | seed | planned | kept | attempts | LM tokens | tokens / kept | seconds |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| teacher | strategy | seed | planned | kept | attempts | LM tokens | tokens / kept | cached requests "
+        "| seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for g in results["generation"]:
         lines.append(
             f"| {g['model']} | {g['strategy']} | {g['seed']} | {g['planned']} | {g['kept']} | "
             f"{g['attempts']} | {g['usage']['total_tokens']} | {_fmt(g['tokens_per_kept'], 1)} | "
-            f"{g['seconds']} |"
+            f"{g['usage'].get('cached_requests', 0)} of {g['usage'].get('requests', 0)} | {g['seconds']} |"
         )
     lines += [
+        "",
+        "LM tokens count requests the teacher computed; requests answered from the response cache cost none.",
         "",
         "## Timing (s)",
         "",

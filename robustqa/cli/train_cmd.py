@@ -29,8 +29,12 @@ def train(
     result = train_student(qa, cfg, out, progress=progress)
     typer.echo(
         f"trained on {result.num_examples} pairs: {result.steps} steps in {result.seconds:.1f}s, "
-        f"loss {result.first_loss} -> {result.final_loss}\nstudent: {out}"
+        f"loss {_loss(result.first_loss)} -> {_loss(result.final_loss)}\nstudent: {out}"
     )
+
+
+def _loss(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def compare(
