@@ -50,44 +50,44 @@ class GenerateConfig:
     Model: backend, model, base_url, api_key_env, concurrency, max_retries, timeout, cache.
     """
 
-    strategy: str = _f(
-        "naive", "Registered strategy name (see `robustqa strategies`), or the name of a composition."
-    )
+    strategy: str = _f("naive", "Registered strategy name (see `robustqa strategies`), or the name of a composition.")
     strategy_params: dict = _f({}, "Keyword arguments for the registered strategy.")
     selector: dict | str | None = _f(None, "Composition: the selector spec {name: ..., **params}.")
     question_writer: dict | str | None = _f(None, "Composition: the question writer spec.")
     answerer: dict | str | None = _f(None, "Composition: the answerer spec.")
     span_filters: list = _f([], "Composition: span filter specs, applied before any question is asked.")
     filters: list = _f([], "Composition: QA filter specs, applied in order after answering.")
+    attempts: int = _f(
+        1,
+        "Composition: tries per target; a rejected pair is asked again on the same target with a derived seed "
+        "(more LM calls, higher coverage of kept pairs).",
+    )
     budget: int = _f(100, "Number of QA pairs to plan over the whole corpus (kept plus rejected).")
     seed: int = _f(0, "Run seed; every item's seed derives from it, the document and the item index.")
     batch_size: int = _f(16, "Work items handed to the strategy (and so to the LM backend) at once.")
-    shard: str | None = _f(
-        None, "'I/N': run only the I-th of N deterministic partitions of the work (0-based)."
-    )
+    shard: str | None = _f(None, "'I/N': run only the I-th of N deterministic partitions of the work (0-based).")
     write_rejected: bool = _f(True, "Write rejected pairs, with their decisions, to OUT.rejected.jsonl.")
-    backend: str = _f(
-        "hf", "LM backend: 'hf' (local transformers) or 'openai' (any OpenAI-compatible server)."
-    )
+    backend: str = _f("hf", "LM backend: 'hf' (local transformers) or 'openai' (any OpenAI-compatible server).")
     model: str | None = _f(
         None,
-        "hf: a local model directory (default: the embedded SmolLM2-135M-Instruct); "
-        "openai: the served model name.",
+        "hf: a local model directory (default: the embedded SmolLM2-135M-Instruct); openai: the served model name.",
     )
     base_url: str | None = _f(None, "openai: the server's base URL, e.g. http://127.0.0.1:8000/v1.")
     api_key_env: str = _f("OPENAI_API_KEY", "openai: the environment variable holding the API key.")
     concurrency: int = _f(8, "openai: requests in flight at once.")
     max_retries: int = _f(6, "openai: retries of a request on transient errors (429, 5xx, timeouts).")
     timeout: float = _f(120.0, "openai: seconds before a request times out (then retried).")
-    cache: str | None = _f(
-        "auto", "SQLite response cache: a path, 'auto' (the user cache dir) or null (off)."
-    )
+    cache: str | None = _f("auto", "SQLite response cache: a path, 'auto' (the user cache dir) or null (off).")
 
     # -- building -----------------------------------------------------------------------------------------------
     def build_strategy(self) -> Strategy:
         if self.selector is None:
             if any(getattr(self, k) for k in COMPOSITION_KEYS):
                 raise ConfigError("a composition needs a selector (plus question_writer and answerer)")
+            if self.attempts != 1:
+                raise ConfigError(
+                    "attempts is a composition key; for a registered strategy set strategy_params.attempts"
+                )
             return REGISTRY.make_strategy(self.strategy, **self.strategy_params)
         if self.question_writer is None or self.answerer is None:
             raise ConfigError("a composition needs selector, question_writer and answerer")
@@ -98,6 +98,7 @@ class GenerateConfig:
             span_filters=[REGISTRY.make_component("span_filter", s) for s in self.span_filters],
             filters=[REGISTRY.make_component("filter", s) for s in self.filters],
             name=self.strategy,
+            attempts=self.attempts,
         )
 
     def fingerprint(self, strategy: Strategy, model_id: str) -> str:
@@ -156,9 +157,7 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
     hints = typing.get_type_hints(cls)
     for key, value in data.items():
         if not _type_ok(value, hints[key]):
-            raise ConfigError(
-                f"{source}: {key} must be {_type_name(hints[key])}, got {type(value).__name__} {value!r}"
-            )
+            raise ConfigError(f"{source}: {key} must be {_type_name(hints[key])}, got {type(value).__name__} {value!r}")
     return cls(**data)
 
 

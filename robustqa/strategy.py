@@ -18,12 +18,14 @@ The strategy contract (checked for every registered strategy by tests/test_strat
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from .components import Answerer, Candidate, QAFilter, QuestionWriter, Selector, SpanFilter, SpanFlag
 from .context import masked_ranges, render_context
+from .errors import ConfigError
 from .lm.base import LM
 from .params import Configurable
-from .types import Decision, Document, QARecord, WorkItem, span_dict
+from .types import Decision, Document, QARecord, WorkItem, derive_seed, span_dict
 
 
 class Strategy(Configurable):
@@ -56,6 +58,7 @@ class ComposedStrategy(Strategy):
         span_filters: Sequence[SpanFilter] = (),
         filters: Sequence[QAFilter] = (),
         name: str = "composed",
+        attempts: int = 1,
     ) -> None:
         self.selector = selector
         self.question_writer = question_writer
@@ -63,6 +66,7 @@ class ComposedStrategy(Strategy):
         self.span_filters = span_filters
         self.filters = filters
         self.name = name
+        self.attempts = attempts
 
     def weight(self, doc: Document) -> float:
         return self.selector.weight(doc)
@@ -84,7 +88,38 @@ class ComposedStrategy(Strategy):
         return items
 
     def run(self, items: Sequence[WorkItem], docs: Mapping[str, Document], lm: LM) -> list[QARecord]:
+        """One record per item. With `attempts` > 1 a rejected pair is tried again on the SAME target with a
+        derived seed (the fixed target is the point: retrying must not drift to easier spans); the record is
+        the first kept attempt or the last one, and the earlier attempts ride along in its meta."""
+        if self.attempts < 1:
+            raise ConfigError(f"attempts must be >= 1, got {self.attempts}")
         items = list(items)
+        final: list[Candidate | None] = [None] * len(items)
+        earlier: list[list[dict]] = [[] for _ in items]
+        pending = list(range(len(items)))
+        for attempt in range(self.attempts):
+            tries = [items[i] if attempt == 0 else _retry(items[i], attempt) for i in pending]
+            still = []
+            for i, cand in zip(pending, self._attempt(tries, docs, lm), strict=True):
+                if cand.kept or attempt == self.attempts - 1:
+                    final[i] = cand
+                else:
+                    earlier[i].append(_attempt_summary(cand, attempt))
+                    still.append(i)
+            pending = still
+            if not pending:
+                break
+        records = []
+        for cand, history in zip(final, earlier, strict=True):
+            assert cand is not None
+            if self.attempts > 1:
+                cand.meta["attempt"] = len(history)
+                cand.meta["earlier_attempts"] = history
+            records.append(self._record(cand, lm))
+        return records
+
+    def _attempt(self, items: list[WorkItem], docs: Mapping[str, Document], lm: LM) -> list[Candidate]:
+        """One pass of question -> answer -> filters over `items`."""
         # 1. What the models see: the item's context with flagged spans cut out.
         contexts = [
             render_context(docs[it.doc_id], *it.context, [(m[0], m[1]) for m in it.meta.get("masked", [])])
@@ -109,8 +144,7 @@ class ComposedStrategy(Strategy):
             samples = [s.strip() for s in samples_by_index.get(i, [])]
             cand = Candidate(item, contexts[i], questions[i], samples, samples[0] if samples else "")
             cand.decisions.extend(
-                Decision(m[2], m[3], True, f"masked [{m[0]},{m[1]}): {m[4]}")
-                for m in item.meta.get("masked", [])
+                Decision(m[2], m[3], True, f"masked [{m[0]},{m[1]}): {m[4]}") for m in item.meta.get("masked", [])
             )
             cand.decisions.append(_format_decision(cand))
             candidates.append(cand)
@@ -121,7 +155,7 @@ class ComposedStrategy(Strategy):
                 break
             for cand, decision in zip(alive, qa_filter.judge(alive, docs, lm), strict=True):
                 cand.decisions.append(decision)
-        return [self._record(c, lm) for c in candidates]
+        return candidates
 
     def _record(self, cand: Candidate, lm: LM) -> QARecord:
         item = cand.item
@@ -145,6 +179,21 @@ class ComposedStrategy(Strategy):
             decisions=cand.decisions,
             meta=meta,
         )
+
+
+def _retry(item: WorkItem, attempt: int) -> WorkItem:
+    """The same item (id, target, context) with a seed derived for this attempt."""
+    return replace(item, seed=derive_seed(item.seed, "attempt", attempt), meta=dict(item.meta))
+
+
+def _attempt_summary(cand: Candidate, attempt: int) -> dict:
+    return {
+        "attempt": attempt,
+        "seed": cand.item.seed,
+        "question": cand.question,
+        "answer": cand.answer,
+        "decisions": [d.to_dict() for d in cand.decisions],
+    }
 
 
 # Keys the runner and plan put on items for bookkeeping; they have their own record fields.

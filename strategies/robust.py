@@ -38,6 +38,7 @@ def make_stratified(
     question_temperature: float = 0.3,
     answer_temperature: float = 0.0,
     max_answer_tokens: int = 128,
+    attempts: int = 1,
 ) -> ComposedStrategy:
     """Fixed-target stratified sampling without filters: the coverage fix alone."""
     return ComposedStrategy(
@@ -47,6 +48,7 @@ def make_stratified(
         question_writer=TargetedQuestionWriter(temperature=question_temperature),
         answerer=ContextAnswerer(temperature=answer_temperature, max_tokens=max_answer_tokens),
         name="stratified",
+        attempts=attempts,
     )
 
 
@@ -64,9 +66,11 @@ def make_robust(
     round_trip: bool = True,
     use_embeddings: bool = True,
     instruction_threshold: float = 0.5,
+    attempts: int = 1,
 ) -> ComposedStrategy:
     """The robust preset. `consistency_k` samples per answer (1 turns consistency into a no-op and answers
-    greedily); `use_embeddings` switches MiniLM on for the instruction filter, verifier and consistency."""
+    greedily); `use_embeddings` switches MiniLM on for the instruction filter, verifier and consistency;
+    `attempts` > 1 asks again on the same target when the filters reject a pair (LM calls per attempt as above)."""
     return ComposedStrategy(
         selector=StratifiedSelector(
             unit=unit, window=window, position_buckets=position_buckets, min_target_words=min_target_words
@@ -86,4 +90,5 @@ def make_robust(
             Verifier(min_support=min_support, semantic=use_embeddings, round_trip=round_trip),
         ],
         name="robust",
+        attempts=attempts,
     )

@@ -68,6 +68,23 @@ def test_composition_from_components():
         ).build_strategy()
 
 
+def test_attempts_reach_compositions_and_presets():
+    cfg = GenerateConfig.from_dict(
+        {
+            "strategy": "retrying",
+            "selector": "stratified",
+            "question_writer": "targeted",
+            "answerer": "context",
+            "attempts": 3,
+        }
+    )
+    assert cfg.build_strategy().attempts == 3
+    preset = GenerateConfig.from_dict({"strategy": "robust", "strategy_params": {"attempts": 2}}).build_strategy()
+    assert preset.attempts == 2
+    with pytest.raises(ConfigError, match="strategy_params.attempts"):
+        GenerateConfig.from_dict({"strategy": "robust", "attempts": 2}).build_strategy()
+
+
 def test_fingerprint_changes_with_what_decides_content():
     cfg = GenerateConfig()
     s = cfg.build_strategy()

@@ -135,10 +135,7 @@ def test_parse_question(raw, expected):
 def test_parse_question_prefers_a_question_about_the_target():
     raw = "What is the answer to this question? Who led the Panthers in sacks? Why?"
     assert parse_question(raw) == "What is the answer to this question?"
-    assert (
-        parse_question(raw, about="Kawann Short led the Panthers in sacks.")
-        == "Who led the Panthers in sacks?"
-    )
+    assert parse_question(raw, about="Kawann Short led the Panthers in sacks.") == "Who led the Panthers in sacks?"
     # Nothing about the target: the first question stands (the verifier judges it).
     assert parse_question(raw, about="The weather was mild.") == "What is the answer to this question?"
 
@@ -183,3 +180,44 @@ def test_mark_target_skips_masked_text(article):
     ctx = render_context(article, *item.context, [(item.context[0], item.context[0] + 5)])
     marked = mark_target(item, ctx, {article.id: article})
     assert f"<target>{item.target.text}</target>" in marked
+
+
+def test_attempts_ask_again_on_the_same_target_and_keep_the_history(article):
+    first_seeds: set[int] = set()
+
+    def reply(req) -> str:
+        if "<target>" not in req.messages[-1][1]:
+            return "They did well."
+        # The first attempt writes nothing usable; a retry (new seed) writes a question.
+        return "" if req.params.seed in first_seeds else "What did the defense do?"
+
+    def strategy(attempts: int) -> ComposedStrategy:
+        return ComposedStrategy(
+            selector=StratifiedSelector(window=1),
+            question_writer=TargetedQuestionWriter(),
+            answerer=ContextAnswerer(),
+            attempts=attempts,
+        )
+
+    items = strategy(2).plan(article, 3, seed=0, fingerprint="fp")
+    first_seeds.update(it.seed for it in items)
+    once = strategy(1).run(items, {article.id: article}, FakeLM(default=reply))
+    assert [r.kept for r in once] == [False, False, False]
+
+    records = strategy(2).run(items, {article.id: article}, FakeLM(default=reply))
+    assert [r.id for r in records] == [it.id for it in items]
+    assert all(r.kept and r.question == "What did the defense do?" for r in records)
+    for rec, item in zip(records, items, strict=True):
+        assert rec.target["start"] == item.target.start and rec.meta["attempt"] == 1
+        assert rec.meta["item_seed"] != item.seed
+        (earlier,) = rec.meta["earlier_attempts"]
+        assert earlier["seed"] == item.seed and earlier["question"] == ""
+        assert any(d["reason"] == "empty question" and not d["kept"] for d in earlier["decisions"])
+
+
+def test_attempts_below_one_is_a_config_error(article):
+    strategy = ComposedStrategy(
+        selector=StratifiedSelector(), question_writer=TargetedQuestionWriter(), answerer=ContextAnswerer(), attempts=0
+    )
+    with pytest.raises(ConfigError, match="attempts"):
+        strategy.run(strategy.plan(article, 1, seed=0), {article.id: article}, FakeLM())
