@@ -4,13 +4,18 @@ Builds a corpus of N documents from the real XQuAD and COVID-QA texts of ../shar
 paragraph-sized pieces, each with its own id), and measures the peak resident memory of each step at corpus
 size x and 10x, with the budget growing alike (one QA pair per document):
 
-    generate   `robustqa generate --backend fake` (the real CLI; the fake LM costs no memory)
+    generate   `robustqa generate --backend fake` (the real CLI, documents streamed in two passes). FakeLM
+               keeps every request in `.calls` for tests to inspect; that log is switched off here so the
+               figure is robustqa's own (`generate, FakeLM call log kept` shows it on, as measured before)
     read       streaming every record with `robustqa.io.jsonl.read_records`
     merge      `robustqa merge` of the three `--shard I/3` outputs of the same run
-    export     `robustqa export --format openai` (streamed) and `--format hf-dataset` (in memory)
+    export     `robustqa export --format openai` (streamed) and `--format hf-dataset` (streamed through
+               Arrow files with `datasets.Dataset.from_generator`)
 
-Every step runs in its own process; its peak RSS (ru_maxrss) is read at exit. A `baseline` process that only
-imports the CLI gives the fixed cost, so the table shows the growth. Prints a table and writes
+Every step runs in its own process; its peak RSS (ru_maxrss) is read at exit, and its peak anonymous memory
+(RssAnon, sampled) beside it: RSS also counts the pages of memory-mapped files (an Arrow dataset being saved),
+which the kernel reclaims at will. A `baseline` process that only imports the CLI gives the fixed cost, so the
+table shows the growth. Prints a table and writes
 benchmarks/results/memory_scaling.json.
 
     python benchmarks/memory_scaling.py                 # x = 1,000 documents, 10x = 10,000
@@ -32,17 +37,42 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SHARED = Path(os.environ.get("ROBUSTQA_SHARED_DATA", REPO.parent / "shared" / "data"))
 
-# Runs `code` (with `argv` as sys.argv[1:]) and reports the process's peak RSS at exit, however it exits.
+# Runs `code` (with `argv` as sys.argv[1:]) and reports the process's peak RSS at exit, however it exits, and
+# the peak of its anonymous memory (RssAnon, sampled every 5 ms): RSS also counts pages of files mapped into
+# the process (Arrow datasets are memory-mapped), which the kernel can drop at will; anonymous memory it cannot.
 PROBE = """
-import atexit, json, os, resource, sys
+import atexit, json, os, resource, sys, threading, time
+_anon_kb = [0]
+def _sample():
+    while True:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("RssAnon:"):
+                    _anon_kb[0] = max(_anon_kb[0], int(line.split()[1]))
+        time.sleep(0.005)
+if os.path.exists("/proc/self/status"):
+    threading.Thread(target=_sample, daemon=True).start()
 def _report():
     with open(os.environ["MEMORY_PROBE_OUT"], "w") as fh:
-        json.dump({"maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}, fh)
+        maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        json.dump({"maxrss_mb": maxrss_mb, "anon_peak_mb": _anon_kb[0] / 1024 or None}, fh)
 atexit.register(_report)
 sys.argv = ["robustqa", *json.loads(os.environ["MEMORY_PROBE_ARGV"])]
 exec(os.environ["MEMORY_PROBE_CODE"])
 """
 CLI = "from robustqa.cli import main; main(sys.argv[1:])"
+# The same CLI with FakeLM's call log (a list of every request, for tests) replaced by one that keeps nothing.
+CLI_NO_CALL_LOG = (
+    "import robustqa.lm.fake as fake\n"
+    "class _Unlogged(list):\n"
+    "    def append(self, item):\n"
+    "        pass\n"
+    "_init = fake.FakeLM.__init__\n"
+    "def _init_unlogged(self, *args, **kwargs):\n"
+    "    _init(self, *args, **kwargs)\n"
+    "    self.calls = _Unlogged()\n"
+    "fake.FakeLM.__init__ = _init_unlogged\n" + CLI
+)
 READ = (
     "from robustqa.io.jsonl import read_records\n"
     "n = sum(1 for _ in read_records(sys.argv[1]))\n"
@@ -88,6 +118,8 @@ def probe(code: str, argv: list[str], workdir: Path) -> dict:
     result = json.loads(out.read_text())
     result["seconds"] = round(seconds, 2)
     result["maxrss_mb"] = round(result["maxrss_mb"], 1)
+    if result["anon_peak_mb"] is not None:
+        result["anon_peak_mb"] = round(result["anon_peak_mb"], 1)
     return result
 
 
@@ -108,12 +140,14 @@ def measure(n_docs: int, pieces: list[str], workdir: Path) -> dict:
         "0",
     ]
     qa = workdir / f"qa{n_docs}.jsonl"
-    steps = {"generate": probe(CLI, ["generate", *common, "--out", str(qa)], workdir)}
+    steps = {"generate": probe(CLI_NO_CALL_LOG, ["generate", *common, "--out", str(qa)], workdir)}
+    logged = workdir / f"qa{n_docs}.logged.jsonl"
+    steps["generate, FakeLM call log kept"] = probe(CLI, ["generate", *common, "--out", str(logged)], workdir)
     steps["read"] = probe(READ, [str(qa)], workdir)
     shards = []
     for i in range(3):
         shard = workdir / f"qa{n_docs}.shard{i}.jsonl"
-        probe(CLI, ["generate", *common, "--shard", f"{i}/3", "--out", str(shard)], workdir)
+        probe(CLI_NO_CALL_LOG, ["generate", *common, "--shard", f"{i}/3", "--out", str(shard)], workdir)
         shards.append(str(shard))
     steps["merge"] = probe(CLI, ["merge", *shards, "--out", str(workdir / f"merged{n_docs}.jsonl")], workdir)
     steps["export openai"] = probe(
@@ -149,23 +183,31 @@ def main() -> None:
         f"corpus x: {small['documents']} docs, {small['corpus_mb']} MB; 10x: {large['documents']} docs, "
         f"{large['corpus_mb']} MB; one QA pair per document\n"
     )
-    print(f"{'step':<18}{'x: MB':>10}{'10x: MB':>10}{'growth MB':>11}{'x: s':>8}{'10x: s':>8}")
+    print(
+        f"{'step':<32}{'x: MB':>8}{'10x: MB':>9}{'growth MB':>11}{'anon growth MB':>16}{'x: s':>7}{'10x: s':>8}"
+    )
     for step in small["steps"]:
         a, b = small["steps"][step], large["steps"][step]
         growth = b["maxrss_mb"] - a["maxrss_mb"]
+        anon = None
+        if a.get("anon_peak_mb") is not None and b.get("anon_peak_mb") is not None:
+            anon = round(b["anon_peak_mb"] - a["anon_peak_mb"], 1)
         rows.append(
             {
                 "step": step,
                 "x_mb": a["maxrss_mb"],
                 "x10_mb": b["maxrss_mb"],
                 "growth_mb": round(growth, 1),
+                "x_anon_mb": a.get("anon_peak_mb"),
+                "x10_anon_mb": b.get("anon_peak_mb"),
+                "anon_growth_mb": anon,
                 "x_seconds": a["seconds"],
                 "x10_seconds": b["seconds"],
             }
         )
         print(
-            f"{step:<18}{a['maxrss_mb']:>10.0f}{b['maxrss_mb']:>10.0f}{growth:>11.1f}{a['seconds']:>8.1f}"
-            f"{b['seconds']:>8.1f}"
+            f"{step:<32}{a['maxrss_mb']:>8.0f}{b['maxrss_mb']:>9.0f}{growth:>11.1f}"
+            f"{'n/a' if anon is None else f'{anon:.1f}':>16}{a['seconds']:>7.1f}{b['seconds']:>8.1f}"
         )
     result = {
         "benchmark": "memory_scaling",

@@ -9,7 +9,7 @@
   Cartridges' `targets="tokens"` (its retokenizing path). `system_prompt` is the excerpt the answering model
   was shown, rebuilt from the documents when `docs` are given (else empty, as in Cartridges' rewritten sets).
 - `hf-dataset`: a Hugging Face `datasets.Dataset` saved with `save_to_disk` (`to_hf_dataset` of
-  `robustqa.io.dataset`).
+  `robustqa.io.dataset`, streamed through Arrow files, so memory stays flat).
 
 Every export is written to a temporary path and renamed into place, so a failure leaves no partial output.
 """
@@ -248,9 +248,15 @@ def _write_hf(path: Path, include_rejected: bool, tmp: Path) -> int:
     # Validate first (line numbers, empty input): to_hf_dataset itself does not name bad lines.
     for _ in _rows(path, include_rejected):
         pass
-    dataset = to_hf_dataset(path, kept_only=not include_rejected)
-    dataset.save_to_disk(str(tmp))
-    return len(dataset)
+    # Rows are streamed into Arrow files in a scratch folder (memory stays flat), then saved; the scratch goes.
+    scratch = tmp.with_name(tmp.name + ".arrow")
+    _remove(scratch)
+    try:
+        dataset = to_hf_dataset(path, kept_only=not include_rejected, cache_dir=scratch)
+        dataset.save_to_disk(str(tmp))
+        return len(dataset)
+    finally:
+        _remove(scratch)
 
 
 def _remove(path: Path) -> None:

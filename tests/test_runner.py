@@ -105,3 +105,14 @@ def test_shards_partition_the_work(tmp_path, real_docs):
         assert not ids & part_ids
         ids |= part_ids
     assert ids == {r["id"] for r in read_records(whole)}
+
+
+def test_progress_bar_total_is_the_shards_planned_count(tmp_path, real_docs, capsys):
+    out = tmp_path / "qa.jsonl"
+    summary = generate_records(
+        real_docs, get_strategy("naive"), _lm(), 12, 0, out, shard=(1, 3), progress=True
+    )
+    err = capsys.readouterr().err
+    planned = json.loads((tmp_path / "qa.manifest.json").read_text())["planned"]
+    assert summary.planned == planned == summary.kept and 0 < planned < 12
+    assert f"{planned}/{planned}" in err and "3/3" in err  # the pairs of this shard, the documents planned

@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 
 from robustqa.config import GenerateConfig
-from robustqa.io.loaders import load_documents
+from robustqa.errors import ConfigError
+from robustqa.io.loaders import DocumentSource
 from robustqa.lm.factory import make_lm
 from robustqa.paths import response_cache_path
 from robustqa.runner import generate_records, rejected_path
@@ -25,9 +26,7 @@ def generate(
     backend: str | None = typer.Option(None, "--backend", help="hf (local transformers) or openai."),
     model: str | None = typer.Option(None, "--model", help="hf: local model dir; openai: served model name."),
     base_url: str | None = typer.Option(None, "--base-url", help="openai: server base URL (…/v1)."),
-    config: Path | None = typer.Option(
-        None, "--config", "-c", help="YAML config (any GenerateConfig field)."
-    ),
+    config: Path | None = typer.Option(None, "--config", "-c", help="YAML config (any GenerateConfig field)."),
     shard: str | None = typer.Option(None, "--shard", help="I/N: run the I-th of N partitions (0-based)."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Items per strategy/LM batch."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed run: finished items are skipped."),
@@ -53,9 +52,11 @@ def generate(
     if no_cache:
         cfg.cache = None
 
-    # Validate everything before touching the output, so bad input leaves nothing a resume could mistake for work.
+    # Validate everything before touching the output, so bad input leaves nothing a resume could mistake for work:
+    # the config here, the documents in the runner's first pass (they are streamed, never loaded all at once).
     strat = cfg.build_strategy()
-    documents = load_documents(paths)
+    documents = DocumentSource(paths)
+    _refuse_output_inside_inputs(out, paths)
     shard_pair = cfg.parsed_shard()
     lm = make_lm(
         cfg.backend,
@@ -93,6 +94,19 @@ def generate(
         f"({summary.pairs_per_minute:.1f} pairs/min, {summary.usage.get('total_tokens', 0)} LM tokens)\n"
         f"records: {out}   rejected: {rejected_path(out)}"
     )
+
+
+def _refuse_output_inside_inputs(out: Path, paths: list[Path]) -> None:
+    """The documents are read twice, the second time after the output files exist: inside an input directory
+    they would be read as documents."""
+    target = out.expanduser().resolve()
+    for path in paths:
+        folder = path.expanduser().resolve()
+        if folder.is_dir() and target.is_relative_to(folder):
+            raise ConfigError(
+                f"--out {out} lies inside the input directory {path}: its records would be read as documents; "
+                "choose an --out outside it"
+            )
 
 
 def _config_dict(cfg: GenerateConfig) -> dict:

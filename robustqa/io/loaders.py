@@ -7,6 +7,9 @@ SQuAD paragraphs get `<title>/<paragraph index>`. An HTML page becomes the visib
 navigation and footers included (what naive generation sees); `meta["html"]` keeps the raw HTML for
 sanitisers.
 
+Documents are read lazily, one file at a time (a JSONL corpus line by line), so a corpus is never held whole;
+other files are read whole (one file is one document, or one SQuAD file's paragraphs).
+
 Bad input raises InputError with one line naming the file (and the line, for JSONL).
 """
 
@@ -14,14 +17,17 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import hashlib
+import io
 import json
 import logging
 import os
 import re
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from robustqa.errors import InputError
 from robustqa.types import Document
@@ -43,36 +49,113 @@ SUPPORTED_EXTENSIONS = tuple(sorted(FORMATS)) + tuple(sorted(ext + ".gz" for ext
 # Finding files
 
 
-def iter_documents(paths: Sequence[str | Path]) -> Iterator[Document]:
-    """Documents of every file and (recursively, in sorted order) directory in `paths`; ids must be unique."""
-    if isinstance(paths, (str, Path)):
-        paths = [paths]  # one path, not a sequence of one-character paths
-    origins: dict[str, str] = {}
-    for given in paths:
-        path = Path(given).expanduser()
-        if path.is_dir():
-            files = _supported_files(path)
-            if not files:
-                kinds = ", ".join(SUPPORTED_EXTENSIONS)
-                raise InputError(f"{path}: no documents ({kinds}) in this directory")
-            pairs = [(f, path) for f in files]
-        else:
-            pairs = [(path, path.parent)]
-        for file, root in pairs:
-            for doc in load_document(file, root):
-                origin = _origin(doc)
-                if doc.id in origins:
-                    raise InputError(f"duplicate document id {doc.id!r}: {origins[doc.id]} and {origin}")
-                origins[doc.id] = origin
-                yield doc
+class DocumentSource:
+    """The documents of `paths`, read again (lazily, one file at a time) each time it is iterated.
+
+    What `robustqa.runner.generate_records` streams twice without ever holding the corpus; `list(source)` is
+    `load_documents(paths)`. A warning about skipped files is logged on the first iteration only.
+    """
+
+    def __init__(self, paths: str | Path | Sequence[str | Path]) -> None:
+        self.paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+        self._warned = False
+
+    def __iter__(self) -> Iterator[Document]:
+        warn, self._warned = not self._warned, True
+        return iter_documents(self.paths, warn_skipped=warn)
+
+    def __repr__(self) -> str:
+        return f"DocumentSource({[str(p) for p in self.paths]!r})"
 
 
-def load_documents(paths: Sequence[str | Path]) -> list[Document]:
+def iter_documents(paths: str | Path | Sequence[str | Path], warn_skipped: bool = True) -> Iterator[Document]:
+    """Documents of every file and (recursively, in sorted order) directory in `paths`, read lazily one file
+    at a time (JSONL line by line); ids must be unique."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)  # one path, not one-character paths
+    yield from _unique(lambda warn: _iter_paths(paths, warn), warn_skipped)
+
+
+def load_documents(paths: str | Path | Sequence[str | Path]) -> list[Document]:
     """All documents of `paths` (files and directories), in order."""
     return list(iter_documents(paths))
 
 
-def _supported_files(root: Path) -> list[Path]:
+def _iter_paths(paths: Sequence[str | Path], warn_skipped: bool) -> Iterator[Document]:
+    for given in paths:
+        path = Path(given).expanduser()
+        if path.is_dir():
+            files = _supported_files(path, warn_skipped)
+            if not files:
+                kinds = ", ".join(SUPPORTED_EXTENSIONS)
+                raise InputError(f"{path}: no documents ({kinds}) in this directory")
+            for file in files:
+                yield from _iter_file(file, path)
+        else:
+            yield from _iter_file(path, path.parent)
+
+
+def _unique(read: Callable[[bool], Iterator[Document]], warn_skipped: bool) -> Iterator[Document]:
+    """`read(warn_skipped)`'s documents, checking that ids are unique.
+
+    Seen ids are kept as 63-bit hashes (8 bytes each, not the id and its origin); a repeated hash reads the
+    input again to name the first document with that id, or to find it was a hash collision.
+    """
+    seen = _SeenHashes()
+    for position, doc in enumerate(read(warn_skipped)):
+        key = _id_hash(doc.id)
+        if key in seen:
+            first = next((d for d in islice(read(False), position) if d.id == doc.id), None)
+            if first is not None:
+                raise InputError(_duplicate_message(first, doc))
+        seen.add(key)
+        yield doc
+
+
+def _id_hash(doc_id: str) -> int:
+    digest = hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1  # fits an int64
+
+
+class _SeenHashes:
+    """A set of int64 hashes at under 20 bytes each: recent ones in a Python set (about 70 bytes each), merged
+    into one sorted numpy array (8 bytes each) once they number `_MERGE_EVERY` and an eighth of the array, so
+    merges are few (the array grows geometrically) and the set stays small."""
+
+    def __init__(self) -> None:
+        self._recent: set[int] = set()
+        self._merged: Any = None  # sorted numpy int64 array
+
+    def __contains__(self, key: int) -> bool:
+        if key in self._recent:
+            return True
+        if self._merged is None:
+            return False
+        i = int(self._merged.searchsorted(key))
+        return i < len(self._merged) and int(self._merged[i]) == key
+
+    def add(self, key: int) -> None:
+        self._recent.add(key)
+        size = 0 if self._merged is None else len(self._merged)
+        if len(self._recent) >= max(_MERGE_EVERY, size // 8):
+            import numpy as np
+
+            fresh = np.fromiter(self._recent, dtype=np.int64, count=len(self._recent))
+            both = fresh if self._merged is None else np.concatenate([self._merged, fresh])
+            self._merged = np.sort(both, kind="stable")  # a radix sort for integers: linear time
+            self._recent.clear()
+
+
+_MERGE_EVERY = 1 << 12
+
+
+def _duplicate_message(first: Document, doc: Document) -> str:
+    line, first_line = doc.meta.get("line"), first.meta.get("line")
+    if line and first_line and doc.meta.get("path") == first.meta.get("path"):
+        return f"{doc.meta['path']}:{line}: duplicate document id {doc.id!r} (first on line {first_line})"
+    return f"duplicate document id {doc.id!r}: {_origin(first)} and {_origin(doc)}"
+
+
+def _supported_files(root: Path, warn_skipped: bool = True) -> list[Path]:
     found, skipped, hidden = [], [], 0
     for dirpath, dirnames, filenames in os.walk(root):
         hidden += sum(d.startswith(".") for d in dirnames)
@@ -84,7 +167,7 @@ def _supported_files(root: Path) -> list[Path]:
                 skipped.append(Path(dirpath, name))
             else:
                 found.append(Path(dirpath, name))
-    if skipped or hidden:
+    if (skipped or hidden) and warn_skipped:
         examples = ", ".join(p.relative_to(root).as_posix() for p in sorted(skipped)[:3])
         log.warning(
             "%s: skipped %d file(s) with unsupported extensions%s and %d hidden entr(ies)",
@@ -119,6 +202,12 @@ def _origin(doc: Document) -> str:
 
 def load_document(path: str | Path, root: str | Path | None = None) -> list[Document]:
     """The documents of one file (several for JSONL, SQuAD); ids are relative to `root` (or its folder)."""
+    return list(_unique(lambda warn: _iter_file(path, root), True))
+
+
+def _iter_file(path: str | Path, root: str | Path | None = None) -> Iterator[Document]:
+    """The documents of one file: JSONL is read line by line, other formats whole (one file = one document,
+    or one SQuAD file's paragraphs)."""
     path = Path(path).expanduser()
     if path.is_dir():
         raise InputError(f"{path}: is a directory (use load_documents for directories)")
@@ -134,18 +223,23 @@ def load_document(path: str | Path, root: str | Path | None = None) -> list[Docu
     except ValueError:
         relative = Path(path.name)
     file_id = (relative.parent / stem).as_posix().removeprefix("./")
+    if fmt == "jsonl":
+        yield from _jsonl_documents(path, file_id, gzipped)
+        return
     raw = _read_bytes(path, gzipped)
     if fmt == "html":
         text = _decode(path, raw, _declared_charset(raw))
-        return [_html_document(path, file_id, text)]
+        del raw
+        yield _html_document(path, file_id, text)
+        return
     text = _decode(path, raw)
+    del raw
     if not text.strip():
         raise InputError(f"{path}: empty file" if not text else f"{path}: file holds only whitespace")
-    if fmt == "jsonl":
-        return _jsonl_documents(path, file_id, text)
     if fmt == "squad":
-        return _squad_documents(path, file_id, text)
-    return [Document(file_id, text, {"path": str(path), "format": fmt})]
+        yield from _squad_documents(path, file_id, text)
+        return
+    yield Document(file_id, text, {"path": str(path), "format": fmt})
 
 
 def _read_bytes(path: Path, gzipped: bool) -> bytes:
@@ -195,39 +289,91 @@ def _decode(path: Path, raw: bytes, fallback: str | None = None) -> str:
 # JSONL and SQuAD
 
 
-def _jsonl_documents(path: Path, file_id: str, text: str) -> list[Document]:
-    docs, seen = [], set()
-    for lineno, line in enumerate(text.split("\n"), start=1):
+def _jsonl_lines(path: Path, gzipped: bool) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each line, split at line feeds only (as `str.split` at them), decoded strictly
+    one line at a time: UTF-8 (a BOM is dropped) or UTF-16 with a BOM. Errors name the file, line and byte
+    offset."""
+    try:
+        fh = gzip.open(path, "rb") if gzipped else open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    with fh:
+        try:
+            head = fh.peek(4)[:4]
+            for bom, encoding in _BOMS[1:]:
+                if head.startswith(bom):
+                    yield from _utf16_lines(path, fh, encoding, len(bom))
+                    return
+            offset = 0
+            for lineno, raw in enumerate(fh, start=1):
+                start = len(codecs.BOM_UTF8) if lineno == 1 and raw.startswith(codecs.BOM_UTF8) else 0
+                nul = raw.find(b"\x00")
+                if nul >= 0:
+                    raise InputError(
+                        f"{path}: binary file (NUL byte at byte offset {offset + nul}), not text"
+                    )
+                try:
+                    line = raw[start:].decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    where = f"byte offset {offset + start + exc.start}, line {lineno}"
+                    raise InputError(f"{path}: not UTF-8 text ({exc.reason} at {where})") from None
+                offset += len(raw)
+                yield lineno, line
+        except (OSError, EOFError, zlib.error) as exc:
+            if not gzipped:
+                raise InputError(f"{path}: cannot read ({exc})") from None
+            raise InputError(f"{path}: not a valid gzip file ({exc})") from None
+
+
+def _utf16_lines(path: Path, fh: IO[bytes], encoding: str, bom: int) -> Iterator[tuple[int, str]]:
+    fh.read(bom)
+    text = io.TextIOWrapper(fh, encoding=encoding, errors="strict", newline="\n")
+    lineno = 0
+    try:
+        for lineno, line in enumerate(text, start=1):
+            yield lineno, line
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not valid {encoding} ({exc.reason} after line {lineno})") from None
+    finally:
+        text.detach()
+
+
+def _jsonl_documents(path: Path, file_id: str, gzipped: bool) -> Iterator[Document]:
+    any_text = found = False
+    for lineno, line in _jsonl_lines(path, gzipped):
+        any_text = any_text or bool(line)
         if not line.strip():
             continue
-        where = f"{path}:{lineno}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from None
-        if not isinstance(obj, dict):
-            raise InputError(f"{where}: expected an object with 'id' and 'text', got {type(obj).__name__}")
-        key = "text" if "text" in obj else "context" if "context" in obj else None
-        if key is None:
-            raise InputError(f"{where}: missing 'text' field (keys: {', '.join(sorted(obj)) or 'none'})")
-        body = obj[key]
-        if not isinstance(body, str):
-            raise InputError(f"{where}: '{key}' must be a string, got {type(body).__name__}")
-        if not body.strip():
-            raise InputError(f"{where}: '{key}' is empty")
-        doc_id = obj.get("id")
-        if doc_id is None:
-            doc_id = f"{file_id}:{lineno}"
-        elif isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)) or not str(doc_id).strip():
-            raise InputError(f"{where}: 'id' must be a non-empty string or integer, got {doc_id!r}")
-        doc_id = str(doc_id)
-        if doc_id in seen:
-            raise InputError(f"{where}: duplicate document id {doc_id!r}")
-        seen.add(doc_id)
-        fields = {k: v for k, v in obj.items() if k not in (key, "id")}
-        meta = {"path": str(path), "format": "jsonl", "line": lineno, "fields": fields}
-        docs.append(Document(doc_id, body, meta))
-    return docs
+        found = True
+        yield _jsonl_document(path, file_id, lineno, line)
+    if not found:
+        raise InputError(f"{path}: file holds only whitespace" if any_text else f"{path}: empty file")
+
+
+def _jsonl_document(path: Path, file_id: str, lineno: int, line: str) -> Document:
+    where = f"{path}:{lineno}"
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{where}: expected an object with 'id' and 'text', got {type(obj).__name__}")
+    key = "text" if "text" in obj else "context" if "context" in obj else None
+    if key is None:
+        raise InputError(f"{where}: missing 'text' field (keys: {', '.join(sorted(obj)) or 'none'})")
+    body = obj[key]
+    if not isinstance(body, str):
+        raise InputError(f"{where}: '{key}' must be a string, got {type(body).__name__}")
+    if not body.strip():
+        raise InputError(f"{where}: '{key}' is empty")
+    doc_id = obj.get("id")
+    if doc_id is None:
+        doc_id = f"{file_id}:{lineno}"
+    elif isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)) or not str(doc_id).strip():
+        raise InputError(f"{where}: 'id' must be a non-empty string or integer, got {doc_id!r}")
+    fields = {k: v for k, v in obj.items() if k not in (key, "id")}
+    meta = {"path": str(path), "format": "jsonl", "line": lineno, "fields": fields}
+    return Document(str(doc_id), body, meta)
 
 
 def squad_paragraph_id(article: dict[str, Any], article_index: int, paragraph_index: int) -> str:
