@@ -65,3 +65,23 @@ def test_errors_are_one_line_without_traceback(tmp_path):
         assert proc.stderr.strip().startswith("robustqa: error:")
         assert len(proc.stderr.strip().splitlines()) == 1
         assert not out.exists()
+
+
+def test_param_options_reach_the_strategy(tmp_path):
+    doc = tmp_path / "doc.txt"
+    doc.write_text("The river Elbe rises in the Krkonose mountains. It flows through Dresden and Hamburg.\n")
+    out = tmp_path / "qa.jsonl"
+    common = ("generate", str(doc), "--strategy", "naive", "--budget", "3", "--backend", "fake", "--no-cache")
+    proc = run_cli(
+        *common, "--out", str(out), "--no-progress", "-p", "seed_prompts=[question]", "-p", "max_tokens_b=32"
+    )
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((tmp_path / "qa.manifest.json").read_text())
+    assert manifest["config"]["strategy_params"] == {"seed_prompts": ["question"], "max_tokens_b": 32}
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {r["meta"]["seed_prompt"] for r in rows} == {"question"}
+
+    bad = run_cli(*common, "--out", str(tmp_path / "bad.jsonl"), "-p", "no_equals_sign")
+    assert bad.returncode == 2 and "--param needs KEY=VALUE" in bad.stderr
+    unknown = run_cli(*common, "--out", str(tmp_path / "bad.jsonl"), "-p", "nope=1")
+    assert unknown.returncode == 2 and "nope" in unknown.stderr and "Traceback" not in unknown.stderr

@@ -33,6 +33,13 @@ def generate(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not use the SQLite response cache."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    params: list[str] = typer.Option(
+        [],
+        "--param",
+        "-p",
+        help="KEY=VALUE strategy parameter (YAML value), repeatable: -p attempts=3 -p consistency_k=5. "
+        "For a composition, -p attempts=N sets its attempts.",
+    ),
 ) -> None:
     """Generate QA pairs from documents with a strategy and a language model."""
     cfg = GenerateConfig.from_yaml(config) if config else GenerateConfig()
@@ -51,6 +58,11 @@ def generate(
             setattr(cfg, key, value)
     if no_cache:
         cfg.cache = None
+    for key, value in _parse_params(params).items():
+        if cfg.selector is not None and key == "attempts":
+            cfg.attempts = value
+        else:
+            cfg.strategy_params = {**cfg.strategy_params, key: value}
 
     # Validate everything before touching the output, so bad input leaves nothing a resume could mistake for work:
     # the config here, the documents in the runner's first pass (they are streamed, never loaded all at once).
@@ -107,6 +119,21 @@ def _refuse_output_inside_inputs(out: Path, paths: list[Path]) -> None:
                 f"--out {out} lies inside the input directory {path}: its records would be read as documents; "
                 "choose an --out outside it"
             )
+
+
+def _parse_params(pairs: list[str]) -> dict:
+    import yaml
+
+    parsed = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--param needs KEY=VALUE, got {pair!r}")
+        try:
+            parsed[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--param {pair!r}: value is not valid YAML ({exc.__class__.__name__})") from None
+    return parsed
 
 
 def _config_dict(cfg: GenerateConfig) -> dict:
