@@ -71,6 +71,7 @@ def test_hand_built_page_counts_evidence_outside_the_article_as_hijacked(tmp_pat
     assert 0.1 < low < 0.5 < high < 0.9  # Wilson, 2 of 4: [0.150, 0.850]
     assert sum(summary["unattributable"].values()) == 1
     assert summary["by_method"] == {"sentence-in-context": 2, "target": 2}
+    assert all(summary["retrieval_score_median"].values())  # one retrieved row on each side
     assert {e["question"] for e in summary["examples"]} == {"What does the site use?", "Who holds the copyright?"}
     # One evidence sentence per record: the audit's own (fractional) share agrees.
     assert summary["audit_markup_hijack"]["hijacked"] == 2.0
