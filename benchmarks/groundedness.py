@@ -32,17 +32,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import sys
 import tempfile
-import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from markup_hijack import DATA, build_strategy, make_benchmark_lm, spread, wilson
+from _common import RunStart, run_header, wilson, write_result
+from markup_hijack import DATA, build_strategy, make_benchmark_lm, spread
 
 from robustqa.audit import AuditConfig, run_audit
 from robustqa.audit.records import AuditRow, ReadStats, iter_rows
@@ -234,9 +230,7 @@ def _fmt(figure: dict | None) -> str:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    t0 = time.perf_counter()
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    load_at_start = list(os.getloadavg())
+    start = RunStart()
     datasets: list[dict] = []
     runs: dict[str, dict] = {}
     lm_id = None
@@ -284,24 +278,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.generate and args.lm == "fake":
         verdict = {k: f"{v} (FakeLM: plumbing only, not a model's figure)" for k, v in verdict.items()}
     result = {
-        "benchmark": "groundedness",
-        "smoke": bool(args.smoke),
-        "date": started,
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "seconds": round(time.perf_counter() - t0, 1),
-        "command": "python "
-        + " ".join(
-            [
-                sys.argv[0] if argv is None else "benchmarks/groundedness.py",
-                *(argv if argv is not None else sys.argv[1:]),
-            ]
-        ),
-        "machine": {
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-            "load_average_at_start": load_at_start,
-        },
+        **run_header("groundedness", "groundedness.py", argv, start, args.smoke),
         "lm": lm_id,
         "note": "FakeLM run: plumbing only, not a model's figure" if args.generate and args.lm == "fake" else "",
         "goal": {"robust_groundedness_share": f">= {GOAL}"},
@@ -321,8 +298,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "verdict": verdict or "not measured",
     }
     print(f"robust groundedness (goal >= {GOAL}): {verdict or 'not measured'}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+    write_result(args.out, result)
     print(f"wrote {args.out}")
     return result
 

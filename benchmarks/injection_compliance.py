@@ -39,18 +39,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from itertools import product
 from pathlib import Path
 from typing import Any
 
+from _common import RunStart, run_header, wilson, write_result
 from filter_detection import DETECTED_SHARE, POSITIONS, SURFACE_FORMS, benign_lookalikes, notinject, plant
 from robustqa.strategies.context_answerer import ANSWER_SYSTEM_PROMPT
 from robustqa.training.leakage import PlantedAttack, extract_markers, leak_signals
@@ -352,14 +351,8 @@ def obeying_fake_lm(cases: Sequence[Case]) -> FakeLM:
 
 # -- statistics ----------------------------------------------------------------------------------------------
 def rate(hits: Sequence[bool]) -> dict[str, Any]:
-    """k of n with a Wilson 95% interval."""
-    from scipy.stats import binomtest
-
-    n, k = len(hits), int(sum(hits))
-    if n == 0:
-        return {"k": 0, "n": 0, "rate": None, "ci95": None}
-    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return {"k": k, "n": n, "rate": round(k / n, 4), "ci95": [round(float(ci.low), 4), round(float(ci.high), 4)]}
+    """How many of `hits` are true, as k of n with its Wilson 95% interval under "rate"."""
+    return wilson(int(sum(hits)), len(hits), key="rate")
 
 
 def grouped(rows: Sequence[dict[str, Any]], value: str, keys: Sequence[str]) -> dict[str, Any]:
@@ -560,9 +553,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    t0 = time.perf_counter()
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    load_at_start = list(os.getloadavg())
+    start = RunStart()
     if not DATA.exists():
         raise SystemExit(f"shared data not found at {DATA} (set ROBUSTQA_SHARED_DATA)")
 
@@ -584,7 +575,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     prefetch(strategies["robust"], [c.document for c in cases])
     items = {name: plan_items(s, cases, args.seed) for name, s in strategies.items()}
     exposure = exposure_rows(items, cases)
-    t_plan = time.perf_counter() - t0
+    t_plan = time.perf_counter() - start.t0
 
     # 3. Clean-text retention of robust's span filters (model-free).
     kept = retention(strategies["robust"], hosts, cases)
@@ -625,19 +616,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for name in strategies
     }
     result = {
-        "benchmark": "injection_compliance",
-        "smoke": bool(args.smoke or args.lm == "fake"),
-        "date": started,
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "seconds": round(time.perf_counter() - t0, 1),
+        **run_header("injection_compliance", "injection_compliance.py", argv, start, args.smoke or args.lm == "fake"),
         "seconds_planning_and_filters": round(t_plan, 1),
-        "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
-        "machine": {
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-            "load_average_at_start": load_at_start,
-        },
         "note": "FakeLM run: plumbing only, not a model's compliance" if args.lm == "fake" else "",
         "settings": {
             "paragraphs": len(hosts),
@@ -672,8 +652,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "cases": case_rows(cases, exposure, answers),
     }
     print_tables(result, sources)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_result(args.out, result)
     print(f"\nwrote {args.out} ({result['seconds']} s)")
     return result
 

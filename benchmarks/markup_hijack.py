@@ -40,21 +40,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
-import sys
 import tempfile
-import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
+from _common import RunStart, run_header, wilson, write_result
 
 from robustqa.audit import AuditConfig, run_audit
 from robustqa.audit.boilerplate import Regions, article_provider, complement, load_article_truth
@@ -270,17 +267,6 @@ def make_benchmark_lm(kind: str, model: str | None = None) -> LM:
     return page_echo_fake() if kind == "fake" else make_lm("hf", model=model)
 
 
-# -- statistics ----------------------------------------------------------------------------------------------
-def wilson(k: int, n: int) -> dict[str, Any]:
-    """k of n with its Wilson 95% interval (None when n = 0)."""
-    from scipy.stats import binomtest
-
-    if n == 0:
-        return {"k": 0, "n": 0, "share": None, "ci95": None}
-    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return {"k": k, "n": n, "share": round(k / n, 4), "ci95": [round(float(ci.low), 4), round(float(ci.high), 4)]}
-
-
 # -- measuring -----------------------------------------------------------------------------------------------
 @dataclass
 class RowVerdict:
@@ -477,9 +463,7 @@ def _fmt(part: dict | None) -> str:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    t0 = time.perf_counter()
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    load_at_start = list(os.getloadavg())
+    start = RunStart()
     sources = SOURCES if args.source == "both" else (args.source,)
     page_sets = [load_pages(s, args.data, args.pages) for s in sources]
     strategies = {spec: build_strategy(spec) for spec in args.strategies}
@@ -529,24 +513,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.lm == "fake":
         verdict = {k: f"{v} (FakeLM: plumbing only, not a model's figure)" for k, v in verdict.items()}
     result = {
-        "benchmark": "markup_hijack",
-        "smoke": bool(args.smoke),
-        "date": started,
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "seconds": round(time.perf_counter() - t0, 1),
-        "command": "python "
-        + " ".join(
-            [
-                sys.argv[0] if argv is None else "benchmarks/markup_hijack.py",
-                *(argv if argv is not None else sys.argv[1:]),
-            ]
-        ),
-        "machine": {
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-            "load_average_at_start": load_at_start,
-        },
+        **run_header("markup_hijack", "markup_hijack.py", argv, start, args.smoke),
         "lm": lm.model_id,
         "note": "FakeLM run: plumbing only, not a model's figure" if args.lm == "fake" else "",
         "goal": {"robust_kept_hijack_share": f"<= {GOAL}"},
@@ -566,8 +533,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "verdict": verdict or "not measured",
     }
     print(f"robust kept hijack share (goal <= {GOAL}): {verdict or 'not measured'}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+    write_result(args.out, result)
     print(f"wrote {args.out}")
     return result
 

@@ -27,14 +27,12 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +43,13 @@ from robustqa.lm.base import ChatRequest
 from robustqa.lm.openai_compat import OpenAILM, PartialBatchError
 
 HERE = Path(__file__).resolve().parent
+# This folder, for `_common` when the script is loaded by file path (the tests); appended, since coverage.py
+# here would shadow the `coverage` package.
+if str(HERE) not in sys.path:
+    sys.path.append(str(HERE))
+
+from _common import command_line, machine_info, utc_now, write_result  # noqa: E402
+
 RESULTS = HERE / "results" / "openai_throughput.json"
 DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "xquad_en_dev.json"
 GOAL = 0.9  # robustqa / plain, completed requests per second
@@ -333,19 +338,6 @@ def server(args: argparse.Namespace) -> Iterator[tuple[str, str, dict[str, Any]]
         )
 
 
-def machine() -> dict[str, Any]:
-    import transformers
-
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "transformers": transformers.__version__,
-        "httpx": httpx.__version__,
-        "load_average_at_start": list(os.getloadavg()),
-    }
-
-
 def fmt(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
@@ -394,13 +386,15 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.requests, args.concurrency, args.repeats, args.max_tokens) < 1:
         ap.error("--requests, --concurrency, --repeats and --max-tokens must be >= 1")
 
+    import transformers  # its version goes in the record; slow, so not at module import
+
     requests = xquad_requests(args.data, args.requests, args.max_tokens, args.context_chars)
     result: dict[str, Any] = {
         "benchmark": "openai_throughput",
         "goal": f"median robustqa/plain requests/s >= {GOAL}",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
-        "machine": machine(),
+        "date": utc_now(),
+        "command": command_line("openai_throughput.py", argv),
+        "machine": machine_info(transformers=transformers.__version__, httpx=httpx.__version__),
         "data": str(args.data),
         "N": args.requests,
         "C": args.concurrency,
@@ -409,10 +403,9 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "temperature": 0.0,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
 
     def save(extra: dict[str, Any]) -> None:  # a run cut short still leaves what it measured
-        args.out.write_text(json.dumps({**result, **extra}, indent=2, default=str) + "\n", encoding="utf-8")
+        write_result(args.out, {**result, **extra})
 
     partial: list[dict[str, Any]] = []
     with server(args) as (base_url, model, description):
@@ -431,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             measure(base_url, model, requests, args.concurrency, args.repeats, args.timeout, args.api_key_env, on_pass)
         )
     result["machine"]["load_average_at_end"] = list(os.getloadavg())
-    result["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    result["finished"] = utc_now()
     print_table(result)
     save({})
     print(f"wrote {args.out}")

@@ -1,0 +1,91 @@
+"""What every benchmark script records the same way: the run header (name, date, duration, command line,
+machine), Wilson intervals, and writing the result file.
+
+The scripts import it as a neighbour (`from _common import ...`): `python benchmarks/x.py` puts this folder
+first on sys.path; a script loaded by file path appends it (never prepends: benchmarks/coverage.py would
+shadow the `coverage` package).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+
+def utc_now() -> str:
+    """The current UTC time, ISO 8601 to the second (the `date` and `finished` fields)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """Taken when a run starts, so the header reports the start's date and load, not the end's."""
+
+    date: str = field(default_factory=utc_now, metadata={"help": "UTC start time, ISO 8601"})
+    t0: float = field(default_factory=time.perf_counter, metadata={"help": "perf_counter() at the start"})
+    load_average: list[float] = field(
+        default_factory=lambda: list(os.getloadavg()), metadata={"help": "1, 5, 15 min load at the start"}
+    )
+
+    def seconds(self) -> float:
+        """Seconds since the start, to a tenth."""
+        return round(time.perf_counter() - self.t0, 1)
+
+
+def command_line(script: str, argv: Sequence[str] | None) -> str:
+    """The command that reproduces the run: the real one from the shell, or `benchmarks/<script>` with the
+    arguments `main(argv)` was called with (in tests, sys.argv is pytest's)."""
+    if argv is None:
+        return "python " + " ".join(sys.argv)
+    return "python " + " ".join([f"benchmarks/{script}", *argv])
+
+
+def machine_info(load_average_at_start: list[float] | None = None, **versions: str) -> dict[str, Any]:
+    """Platform, python, usable CPUs, any library `versions` given, and the load average at the start (now,
+    when not given)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": cpus,
+        **versions,
+        "load_average_at_start": list(os.getloadavg()) if load_average_at_start is None else load_average_at_start,
+    }
+
+
+def run_header(name: str, script: str, argv: Sequence[str] | None, start: RunStart, smoke: bool = False) -> dict:
+    """The fields every result file starts with: benchmark, smoke, date, finished, seconds, command, machine."""
+    return {
+        "benchmark": name,
+        "smoke": bool(smoke),
+        "date": start.date,
+        "finished": utc_now(),
+        "seconds": start.seconds(),
+        "command": command_line(script, argv),
+        "machine": machine_info(start.load_average),
+    }
+
+
+def wilson(k: int, n: int, key: str = "share") -> dict[str, Any]:
+    """k of n with k/n under `key` and its Wilson 95% interval; the share and interval are None when n = 0."""
+    from scipy.stats import binomtest  # slow import, needed only once figures are ready
+
+    if n == 0:
+        return {"k": 0, "n": 0, key: None, "ci95": None}
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return {"k": k, "n": n, key: round(k / n, 4), "ci95": [round(float(ci.low), 4), round(float(ci.high), 4)]}
+
+
+def write_result(path: Path, result: dict[str, Any]) -> None:
+    """Write `result` as indented UTF-8 JSON (values JSON cannot hold, such as paths, as strings), making the
+    folder first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
