@@ -198,6 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dtypes", default="float32,bfloat16", help="comma list of dtypes for P5")
     ap.add_argument("--skip-real", action="store_true", help="FakeLM figures only")
     ap.add_argument("--skip-p5", action="store_true")
+    ap.add_argument(
+        "--skip-real-p1p2",
+        action="store_true",
+        help="real model: P5 only (P1/P2 also come from coverage.py rows: seconds, lm_seconds, tokens per kept pair)",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
 
@@ -228,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
                 for dt in args.dtypes.split(","):
                     result["P5"].append(p5_throughput(all_docs[:16], args.p5_prompts, args.p5_new_tokens, dt))
                     save_partial()
-            result["real"] = p1_p2(docs, make_lm("hf"), args.budget, args.seed, tmp, "real")
+            if not args.skip_real_p1p2:
+                result["real"] = p1_p2(docs, make_lm("hf"), args.budget, args.seed, tmp, "real")
     result["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
     rows = []
