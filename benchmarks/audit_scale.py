@@ -32,10 +32,7 @@ SHAPES = ("mixed", "target", "named", "docless")
 
 
 def make_corpus(n_docs: int, n_chars: int, rng: random.Random) -> list[dict]:
-    vocab = [
-        "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 10)))
-        for _ in range(30000)
-    ]
+    vocab = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 10))) for _ in range(30000)]
     cum_weights = list(accumulate(1.0 / (rank + 1) for rank in range(len(vocab))))  # Zipf: few common words
     docs, produced = [], 0
     for d in range(n_docs):
@@ -136,9 +133,7 @@ def child(qa: str, docs: str, out: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--documents", type=int, default=10_000)
     parser.add_argument("--characters", type=int, default=10_000_000)
@@ -149,9 +144,7 @@ def main() -> None:
         default="mixed",
         help="Record shape: a third of each (mixed), or all with targets, all naming documents, all docless.",
     )
-    parser.add_argument(
-        "--workdir", type=Path, default=None, help="Keep the generated load here (default: temp)."
-    )
+    parser.add_argument("--workdir", type=Path, default=None, help="Keep the generated load here (default: temp).")
     parser.add_argument("--child", nargs=3, metavar=("QA", "DOCS", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -247,9 +247,7 @@ def main(argv: list[str] | None = None) -> dict:
             "examples": examples,
         }
     # NotInject planted like an attack: benign prompts inside an encyclopaedia paragraph.
-    planted_benign = attack_detection(
-        flt, [("notinject", s) for s in notinject()], paragraphs, ["plain"], positions
-    )
+    planted_benign = attack_detection(flt, [("notinject", s) for s in notinject()], paragraphs, ["plain"], positions)
     results["clean"]["notinject_planted_plain"] = {
         "sentences": planted_benign["planted"],
         "flagged": round(planted_benign["detection_rate"] * planted_benign["planted"]),
@@ -270,9 +268,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 def print_table(results: dict) -> None:
     print("\nInstruction filter: planted attacks quarantined (>= 90% of their characters)")
-    print(
-        f"{'attack set':<20}{'planted':>8}{'detected':>10}  " + "  ".join(f"{f:>14}" for f in SURFACE_FORMS)
-    )
+    print(f"{'attack set':<20}{'planted':>8}{'detected':>10}  " + "  ".join(f"{f:>14}" for f in SURFACE_FORMS))
     for name, r in results["attacks"].items():
         forms = "  ".join(f"{r['by_form'].get(f, float('nan')):>14.3f}" for f in SURFACE_FORMS)
         print(f"{name:<20}{r['planted']:>8}{r['detection_rate']:>10.3f}  {forms}")

@@ -99,17 +99,13 @@ def write_corpus(path: Path, n_docs: int, pieces: list[str]) -> int:
     """n_docs JSONL documents cycling through the real pieces; returns the corpus size in bytes."""
     with open(path, "w", encoding="utf-8") as fh:
         for i in range(n_docs):
-            fh.write(
-                json.dumps({"id": f"doc{i:07d}", "text": pieces[i % len(pieces)]}, ensure_ascii=False) + "\n"
-            )
+            fh.write(json.dumps({"id": f"doc{i:07d}", "text": pieces[i % len(pieces)]}, ensure_ascii=False) + "\n")
     return path.stat().st_size
 
 
 def probe(code: str, argv: list[str], workdir: Path) -> dict:
     out = workdir / f"probe-{time.monotonic_ns()}.json"
-    env = dict(
-        os.environ, MEMORY_PROBE_OUT=str(out), MEMORY_PROBE_ARGV=json.dumps(argv), MEMORY_PROBE_CODE=code
-    )
+    env = dict(os.environ, MEMORY_PROBE_OUT=str(out), MEMORY_PROBE_ARGV=json.dumps(argv), MEMORY_PROBE_CODE=code)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", PROBE], cwd=REPO, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
@@ -161,12 +157,8 @@ def measure(n_docs: int, pieces: list[str], workdir: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--docs", type=int, default=1000, help="Documents at corpus size x (10x is ten times)."
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=1000, help="Documents at corpus size x (10x is ten times).")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "memory_scaling.json")
     args = parser.parse_args()
 
@@ -183,9 +175,7 @@ def main() -> None:
         f"corpus x: {small['documents']} docs, {small['corpus_mb']} MB; 10x: {large['documents']} docs, "
         f"{large['corpus_mb']} MB; one QA pair per document\n"
     )
-    print(
-        f"{'step':<32}{'x: MB':>8}{'10x: MB':>9}{'growth MB':>11}{'anon growth MB':>16}{'x: s':>7}{'10x: s':>8}"
-    )
+    print(f"{'step':<32}{'x: MB':>8}{'10x: MB':>9}{'growth MB':>11}{'anon growth MB':>16}{'x: s':>7}{'10x: s':>8}")
     for step in small["steps"]:
         a, b = small["steps"][step], large["steps"][step]
         growth = b["maxrss_mb"] - a["maxrss_mb"]

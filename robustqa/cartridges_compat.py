@@ -162,9 +162,7 @@ def read_cartridges(path: str | Path, strategy: str = "naive") -> CartridgesImpo
     documents = [str(r["path"]) for r in resources if r.get("path")]
     documents += [str(p) for p in _as_list(data.get("paths", []))]
     if any("text" in r and "path" not in r for r in resources):
-        notes.append(
-            "a resource holds inline 'text': save it to a file and pass that file to robustqa generate"
-        )
+        notes.append("a resource holds inline 'text': save it to a file and pass that file to robustqa generate")
     return CartridgesImport(config, documents, notes, source)
 
 
@@ -252,9 +250,7 @@ def _client(client: Any, source: str, notes: list[str]) -> dict[str, Any]:
         url = str(url).rstrip("/")
         fields["backend"] = "openai"
         fields["base_url"] = url if url.endswith("/v1") else url + "/v1"
-        notes.append(
-            f"the server at {url} is reached through its OpenAI-compatible API ({fields['base_url']})"
-        )
+        notes.append(f"the server at {url} is reached through its OpenAI-compatible API ({fields['base_url']})")
     return fields
 
 
@@ -332,9 +328,7 @@ def _check_knobs(params: Mapping[str, Any], source: str) -> None:
     low = params.get("min_tokens", 1)
     high = params.get("max_tokens", low)
     if isinstance(low, int) and isinstance(high, int) and not 0 < low <= high:
-        raise ConfigError(
-            f"{source}: need 0 < min_tokens_per_chunk <= max_tokens_per_chunk, got {low}, {high}"
-        )
+        raise ConfigError(f"{source}: need 0 < min_tokens_per_chunk <= max_tokens_per_chunk, got {low}, {high}")
 
 
 def _as_list(value: Any) -> list[Any]:

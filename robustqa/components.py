@@ -70,9 +70,7 @@ class Selector(Configurable):
 
     name = "selector"
 
-    def select(
-        self, doc: Document, n: int, seed: int, blocked: Sequence[SpanFlag], fingerprint: str
-    ) -> list[WorkItem]:
+    def select(self, doc: Document, n: int, seed: int, blocked: Sequence[SpanFlag], fingerprint: str) -> list[WorkItem]:
         raise NotImplementedError
 
     def weight(self, doc: Document) -> float:

@@ -98,9 +98,7 @@ def _documents_by_id(paths: Sequence[str | Path]) -> dict[str, Any]:
 
 def _messages(row: dict[str, Any]) -> list[dict[str, str]]:
     messages = row.get("messages")
-    if isinstance(messages, list) and all(
-        isinstance(m, dict) and {"role", "content"} <= set(m) for m in messages
-    ):
+    if isinstance(messages, list) and all(isinstance(m, dict) and {"role", "content"} <= set(m) for m in messages):
         return [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
     return [{"role": "user", "content": row["question"]}, {"role": "assistant", "content": row["answer"]}]
 

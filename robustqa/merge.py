@@ -65,13 +65,9 @@ class MergeReport:
         ]
         for s in self.shards:
             planned = f" of {s.planned} planned" if s.planned is not None else ""
-            lines.append(
-                f"  shard {s.index}/{s.count}: {s.kept} kept, {s.rejected} rejected{planned}  ({s.path})"
-            )
+            lines.append(f"  shard {s.index}/{s.count}: {s.kept} kept, {s.rejected} rejected{planned}  ({s.path})")
         if self.missing_shards:
-            lines.append(
-                f"  MISSING shard(s): {', '.join(f'{i}/{self.shard_count}' for i in self.missing_shards)}"
-            )
+            lines.append(f"  MISSING shard(s): {', '.join(f'{i}/{self.shard_count}' for i in self.missing_shards)}")
         lines += [f"  note: {n}" for n in self.notes]
         lines.append(f"records: {self.out}   rejected: {rejected_path(Path(self.out))}")
         return "\n".join(lines)
@@ -97,9 +93,7 @@ def merge_shards(
         names = ", ".join(f"{i}/{count}" for i in missing)
         raise InputError(f"shard(s) {names} missing: merge all {count} shards, or pass --allow-partial")
     outputs = (out, rejected_path(out), manifest_path(out))
-    inputs = {Path(s.path).resolve() for s in shards} | {
-        rejected_path(Path(s.path)).resolve() for s in shards
-    }
+    inputs = {Path(s.path).resolve() for s in shards} | {rejected_path(Path(s.path)).resolve() for s in shards}
     if any(p.resolve() in inputs for p in outputs):
         raise ConfigError(f"{out}: the merged output must not be one of the shard files")
     if not overwrite and any(p.exists() and p.stat().st_size > 0 for p in outputs[:2]):
@@ -146,9 +140,7 @@ def _read_manifests(paths: list[Path]) -> tuple[list[ShardInfo], list[dict[str, 
             raise InputError(f"{path}: is a directory, not a shard output (.jsonl)")
         manifest = manifest_path(path)
         if not manifest.exists():
-            raise InputError(
-                f"{path}: no manifest ({manifest.name}) beside it; was it written by robustqa generate?"
-            )
+            raise InputError(f"{path}: no manifest ({manifest.name}) beside it; was it written by robustqa generate?")
         try:
             data = json.loads(manifest.read_text(encoding="utf-8"))
             index, count = (int(x) for x in data.get("shard", [0, 1]))
@@ -156,9 +148,7 @@ def _read_manifests(paths: list[Path]) -> tuple[list[ShardInfo], list[dict[str, 
         except (ValueError, TypeError, KeyError, json.JSONDecodeError) as exc:
             raise InputError(f"{manifest}: not a robustqa manifest ({type(exc).__name__}: {exc})") from None
         planned = data.get("planned")
-        shards.append(
-            ShardInfo(str(path), index, count, fingerprint, int(planned) if planned is not None else None)
-        )
+        shards.append(ShardInfo(str(path), index, count, fingerprint, int(planned) if planned is not None else None))
         manifests.append(data)
     order = sorted(range(len(shards)), key=lambda i: shards[i].index)
     return [shards[i] for i in order], [manifests[i] for i in order]
@@ -197,9 +187,7 @@ def _copy_records(path: Path, shard: ShardInfo, seen: set[str], fh) -> int:
                     f"its manifest says {shard.fingerprint!r}"
                 )
             if not in_shard(rid, (shard.index, shard.count)):
-                raise InputError(
-                    f"{path}:{lineno}: record {rid} does not belong to shard {shard.index}/{shard.count}"
-                )
+                raise InputError(f"{path}:{lineno}: record {rid} does not belong to shard {shard.index}/{shard.count}")
             if rid in seen:
                 raise InputError(f"{path}:{lineno}: duplicate record id {rid}")
             seen.add(rid)
@@ -229,16 +217,12 @@ def _check_counts(
                 f"records ({shard.planned - have} missing)"
             )
             if not allow_partial:
-                raise InputError(
-                    message + "; finish it with `robustqa generate --resume`, or pass --allow-partial"
-                )
+                raise InputError(message + "; finish it with `robustqa generate --resume`, or pass --allow-partial")
             report.notes.append(message)
     if all(s.planned is not None for s in shards):
         report.planned = sum(s.planned or 0 for s in shards)
     else:
-        report.notes.append(
-            "a manifest lacks the planned count: completeness was checked by shard coverage only"
-        )
+        report.notes.append("a manifest lacks the planned count: completeness was checked by shard coverage only")
 
 
 def _write_manifest(out: Path, report: MergeReport, manifests: list[dict[str, Any]]) -> None:
@@ -251,8 +235,7 @@ def _write_manifest(out: Path, report: MergeReport, manifests: list[dict[str, An
         "shard": [0, 1],
         "config": config,
         "merged_from": [
-            {"path": s.path, "shard": [s.index, s.count], "kept": s.kept, "rejected": s.rejected}
-            for s in report.shards
+            {"path": s.path, "shard": [s.index, s.count], "kept": s.kept, "rejected": s.rejected} for s in report.shards
         ],
         "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

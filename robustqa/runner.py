@@ -235,9 +235,7 @@ def _weigh(read: Callable[[], Iterator[Document]], strategy: Strategy, budget: i
         checks.append(_hash64(doc.id, doc.text))
     _check_unique_ids(read, np.frombuffer(id_hashes, dtype=np.uint64))
     del id_hashes
-    return _Corpus(
-        _allocate(np.frombuffer(weights, dtype=np.float64), budget), np.frombuffer(checks, np.uint64)
-    )
+    return _Corpus(_allocate(np.frombuffer(weights, dtype=np.float64), budget), np.frombuffer(checks, np.uint64))
 
 
 def _check_unique_ids(read: Callable[[], Iterator[Document]], id_hashes: np.ndarray) -> None:
@@ -275,9 +273,7 @@ def _plan(
     Returns the number of (document, items) groups spilled."""
     n_docs = len(corpus.counts)
     groups = 0
-    bar = tqdm(
-        total=n_docs, desc=f"plan {strategy.name}", unit="doc", disable=not progress, dynamic_ncols=True
-    )
+    bar = tqdm(total=n_docs, desc=f"plan {strategy.name}", unit="doc", disable=not progress, dynamic_ncols=True)
     position = -1
     for position, doc in enumerate(read()):
         if position >= n_docs or _hash64(doc.id, doc.text) != corpus.checks[position]:
@@ -342,9 +338,7 @@ def _run(
         def run_batch(batch: list[WorkItem]) -> None:
             records = strategy.run(batch, {it.doc_id: docs[it.doc_id] for it in batch}, lm)
             if [r.id for r in records] != [it.id for it in batch]:
-                raise AssertionError(
-                    f"strategy {strategy.name!r} broke the contract: one record per item, in order"
-                )
+                raise AssertionError(f"strategy {strategy.name!r} broke the contract: one record per item, in order")
             for rec in records:
                 row = rec.to_dict()
                 if rec.kept:
@@ -396,9 +390,7 @@ def _prepare_output(
     shard: tuple[int, int],
 ) -> None:
     manifest = manifest_path(out)
-    has_output = (out.exists() and out.stat().st_size > 0) or (
-        rejects.exists() and rejects.stat().st_size > 0
-    )
+    has_output = (out.exists() and out.stat().st_size > 0) or (rejects.exists() and rejects.stat().st_size > 0)
     if has_output and not (resume or overwrite):
         raise ConfigError(f"{out} already holds records: pass --resume to continue that run or --overwrite")
     if overwrite and not resume:

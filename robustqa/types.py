@@ -126,9 +126,7 @@ class QARecord:
 
 
 def span_dict(span: Span | None) -> dict[str, Any] | None:
-    return (
-        None if span is None else {"start": span.start, "end": span.end, "text": span.text, "kind": span.kind}
-    )
+    return None if span is None else {"start": span.start, "end": span.end, "text": span.text, "kind": span.kind}
 
 
 def stable_hash(*parts: Any, length: int = 16) -> str:

@@ -8,7 +8,6 @@ if __name__ != "robustqa.strategies":  # pragma: no cover - the guard itself is 
     raise ImportError("import robustqa.strategies, not strategies: the folder is installed as robustqa.strategies")
 
 
-
 def register_builtins(registry) -> None:
     from .context_answerer import ContextAnswerer
     from .naive import make_naive

@@ -22,9 +22,7 @@ _LIST_MARKER = re.compile(r"^\s*(?:[-*+\u2022]|\d{1,3}[.)])\s+")
 _REGIONS = re.compile(r"<!--.*?(?:-->|$)|<(script|style)\b.*?(?:</\1\s*>|$)", re.S | re.I)
 # A real HTML tag (lxml's list of tag names), not an angle-bracketed title like <The Palace>.
 _TAG = re.compile(
-    r"</?(?:"
-    + "|".join(sorted(html_defs.tags, key=len, reverse=True))
-    + r")\b(?:\s+[\w:-]+(?:\s*=\s*(?:\"[^\"]*\"|"
+    r"</?(?:" + "|".join(sorted(html_defs.tags, key=len, reverse=True)) + r")\b(?:\s+[\w:-]+(?:\s*=\s*(?:\"[^\"]*\"|"
     r"'[^']*'|[^\s>]+))?)*\s*/?>",
     re.I,
 )
@@ -82,9 +80,7 @@ class BoilerplateHit:
 def find_boilerplate(text: str, min_menu_run: int = 4, max_menu_words: int = 3) -> list[BoilerplateHit]:
     """Boilerplate ranges of `text`, sorted, each with the rule that found it."""
     hits = [
-        BoilerplateHit(
-            m.start(), m.end(), "markup", 1.0, "markup residue: HTML comment or script/style block"
-        )
+        BoilerplateHit(m.start(), m.end(), "markup", 1.0, "markup residue: HTML comment or script/style block")
         for m in _REGIONS.finditer(text)
     ]
     in_region = [(h.start, h.end) for h in hits]
@@ -137,9 +133,7 @@ def _content_lines(text: str) -> list[tuple[int, int]]:
 def _line_rule(line: str) -> tuple[str, float, str] | None:
     body = _LIST_MARKER.sub("", line)
     chars = max(1, len(body.replace(" ", "")))
-    markup = sum(len(m.group()) for m in _TAG.finditer(body)) + sum(
-        len(m.group()) for m in _ENTITY.finditer(body)
-    )
+    markup = sum(len(m.group()) for m in _TAG.finditer(body)) + sum(len(m.group()) for m in _ENTITY.finditer(body))
     if markup and markup / chars >= 0.2:
         return (
             "markup",
@@ -149,9 +143,7 @@ def _line_rule(line: str) -> tuple[str, float, str] | None:
     code = len(_CODE_CHARS.findall(body))
     if _CODE_HINT.search(body) and code / chars >= 0.06 and not _HEADING.match(line):
         return "markup", min(1.0, 5 * code / chars), "markup residue: CSS/JS code outside a code block"
-    links = sum(len(m.group()) for m in _MD_LINK.finditer(body)) + sum(
-        len(m.group()) for m in _URL.finditer(body)
-    )
+    links = sum(len(m.group()) for m in _MD_LINK.finditer(body)) + sum(len(m.group()) for m in _URL.finditer(body))
     if links and links / chars >= 0.5:
         return "link_list", min(1.0, links / chars), f"link list: links are {links / chars:.0%} of the line"
     words = len(body.split())

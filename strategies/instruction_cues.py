@@ -38,9 +38,7 @@ ROLE_TAG = re.compile(
     r"|\b(?:BEGIN|END) (?:SYSTEM|INSTRUCTIONS?|PROMPT)\b",
     _I,
 )
-CHAT_ROLE = re.compile(
-    r"^\W{0,4}(?:system|assistant|user|human|ai|bot|developer)\s*(?:prompt|message)?\s*:\s*\S", _I
-)
+CHAT_ROLE = re.compile(r"^\W{0,4}(?:system|assistant|user|human|ai|bot|developer)\s*(?:prompt|message)?\s*:\s*\S", _I)
 OVERRIDE = re.compile(
     r"\b(?:ignore|disregard|forget|override|bypass|abandon|discard)\b(?:\s+\w+){0,4}?\s+"
     r"(?:previous|prior|above|earlier|preceding|original|initial|system|existing|all|any)\s+"
@@ -95,9 +93,7 @@ OUTPUT_DIRECTIVE = re.compile(
     r"(?:only|exactly|verbatim|the (?:following|word|phrase|string))\b",
     _I,
 )
-ENCODING_MENTION = re.compile(
-    r"\b(?:base ?64|rot-?13|hex(?:adecimal)? encod\w*|caesar cipher|morse code)\b", _I
-)
+ENCODING_MENTION = re.compile(r"\b(?:base ?64|rot-?13|hex(?:adecimal)? encod\w*|caesar cipher|morse code)\b", _I)
 BASE64_RUN = re.compile(
     r"(?<![\w/+])(?=[A-Za-z0-9+/]*[A-Z])(?=[A-Za-z0-9+/]*[a-z])(?=[A-Za-z0-9+/]*\d)"
     r"[A-Za-z0-9+/]{24,}={0,2}(?![\w/+])"
@@ -131,9 +127,7 @@ _OBJECT_OPENERS = set(
     "three more less".split()
 )
 # Task verbs that open noun phrases in news prose ("Share prices fell", "State officials said").
-_NOUN_LIKE_TASK_VERBS = set(
-    "share state list print run type change format answer output reply use ask visit".split()
-)
+_NOUN_LIKE_TASK_VERBS = set("share state list print run type change format answer output reply use ask visit".split())
 _NOT_AFTER_VERB = set(
     "is was are were be been has have had will would can could may might must should shall do does did of 's "
     "said says and or".split()
@@ -146,9 +140,7 @@ _LEADERS = re.compile(
     r"|(?:[\w'-]+\s+){0,4}?[\w'-]+\s*:\s+(?=[A-Z\"'\u201c]))*",
     _I,
 )
-_NEGATIVE_IMPERATIVE = re.compile(
-    r"^(?:do not|don't|never|always|make sure|be sure|ensure|remember to)\b", _I
-)
+_NEGATIVE_IMPERATIVE = re.compile(r"^(?:do not|don't|never|always|make sure|be sure|ensure|remember to)\b", _I)
 _WORDS = re.compile(r"[A-Za-z][A-Za-z'\u2019-]*|\S")
 QUESTION_END = re.compile(r"\?[\"'\u201d\u2019)\]*_]*\s*$")
 SECOND_PERSON = re.compile(r"\b(?:you|your|yours|yourself|yourselves|u)\b", _I)

@@ -251,9 +251,7 @@ class InstructionFilter(SpanFilter):
         texts = []
         for doc in docs:
             texts.extend(
-                u.text
-                for u in split_at_regions(doc.text, sentences(doc.text, doc.id))
-                if len(u.text.split()) >= 3
+                u.text for u in split_at_regions(doc.text, sentences(doc.text, doc.id)) if len(u.text.split()) >= 3
             )
         embed(list(dict.fromkeys(texts)))
 
@@ -264,16 +262,12 @@ class InstructionFilter(SpanFilter):
         flags = []
         for i, joined in sorted(flagged.items()):
             s = scores[i]
-            flags.append(
-                SpanFlag(s.span.start, s.span.end, self.name, round(s.probability, 4), _reason(s, joined))
-            )
+            flags.append(SpanFlag(s.span.start, s.span.end, self.name, round(s.probability, 4), _reason(s, joined)))
         # Whole regions go: a flagged sentence inside a comment or code block takes the block with it.
         regions = {scores[i].region for i in flagged if scores[i].region is not None}
         for match_start, match_end, region in _regions(doc.text):
             if region in regions:
-                flags.append(
-                    SpanFlag(match_start, match_end, self.name, 1.0, "comment or code block around it")
-                )
+                flags.append(SpanFlag(match_start, match_end, self.name, 1.0, "comment or code block around it"))
         return merge_adjacent(doc.text, flags)
 
     def _blocks(self, scores: Sequence[UnitScore]) -> dict[int, bool]:

@@ -13,9 +13,7 @@ from .text_match import content_tokens
 _FENCE = re.compile(r"```.*?(```|$)", re.S)
 _MARKERS = re.compile(r"</?target>|>>>|<<<", re.I)
 # Labels and list markers in front of a question: "Question 1:", "Q:", "1.", "- ", "**".
-_LEADER = re.compile(
-    r"^\s*(?:[-*\u2022>#]+\s*|\d{1,2}[.)]\s*|\*\*|__)*(?:(?:question|q)\s*\d*\s*[:.)-]\s*)?", re.I
-)
+_LEADER = re.compile(r"^\s*(?:[-*\u2022>#]+\s*|\d{1,2}[.)]\s*|\*\*|__)*(?:(?:question|q)\s*\d*\s*[:.)-]\s*)?", re.I)
 _WRAPPERS = "\"'`*_\u201c\u201d\u2018\u2019 \t"
 # Chatter that ends where the question starts: "Sure, here is a question:", "Here's one:".
 _PREAMBLE = re.compile(

@@ -13,9 +13,7 @@ from robustqa.components import QuestionWriter
 from robustqa.lm.base import LM, ChatRequest
 from robustqa.types import Document, WorkItem
 
-CONTEXT_SYSTEM_PROMPT = (
-    "You are working with the following excerpt of a document.\n\n<info>\n{context}\n</info>"
-)
+CONTEXT_SYSTEM_PROMPT = "You are working with the following excerpt of a document.\n\n<info>\n{context}\n</info>"
 
 SEED_PROMPTS: dict[str, str] = {
     "structuring": (

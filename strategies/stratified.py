@@ -75,13 +75,9 @@ class StratifiedSelector(Selector):
         return float(sum(len(s.text) for s in self.units(doc) if self.is_content(s)))
 
     # -- planning --------------------------------------------------------------------------------------------
-    def select(
-        self, doc: Document, n: int, seed: int, blocked: Sequence[SpanFlag], fingerprint: str
-    ) -> list[WorkItem]:
+    def select(self, doc: Document, n: int, seed: int, blocked: Sequence[SpanFlag], fingerprint: str) -> list[WorkItem]:
         if self.position_buckets < 1 or self.window < 0 or self.max_context_chars < 1:
-            raise ConfigError(
-                "stratified needs position_buckets >= 1, window >= 0 and max_context_chars >= 1"
-            )
+            raise ConfigError("stratified needs position_buckets >= 1, window >= 0 and max_context_chars >= 1")
         spans = self.units(doc)
         eligible = self.eligible(doc, blocked)
         if n <= 0 or not eligible:

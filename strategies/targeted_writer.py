@@ -17,9 +17,7 @@ from robustqa.types import Document, WorkItem
 
 from .question_parsing import parse_question
 
-TARGETED_SYSTEM_PROMPT = (
-    "You write quiz questions about documents. You reply with one question and nothing else."
-)
+TARGETED_SYSTEM_PROMPT = "You write quiz questions about documents. You reply with one question and nothing else."
 TARGETED_USER_PROMPT = (
     "Here is part of a document. The important sentence is marked with <target> and </target>.\n\n"
     "{context}\n\n"

@@ -34,18 +34,14 @@ class TokenWindowSelector(Selector):
         self.seed_prompts = seed_prompts
         self.tokenizer = tokenizer
 
-    def select(
-        self, doc: Document, n: int, seed: int, blocked: Sequence[SpanFlag], fingerprint: str
-    ) -> list[WorkItem]:
+    def select(self, doc: Document, n: int, seed: int, blocked: Sequence[SpanFlag], fingerprint: str) -> list[WorkItem]:
         if not 0 < self.min_tokens <= self.max_tokens:
             raise ConfigError(
                 f"token_window needs 0 < min_tokens <= max_tokens, got {self.min_tokens}, {self.max_tokens}"
             )
         unknown = set(self.seed_prompts) - set(SEED_PROMPT_TYPES)
         if unknown or not self.seed_prompts:
-            raise ConfigError(
-                f"unknown seed prompt types {sorted(unknown)}; known: {', '.join(SEED_PROMPT_TYPES)}"
-            )
+            raise ConfigError(f"unknown seed prompt types {sorted(unknown)}; known: {', '.join(SEED_PROMPT_TYPES)}")
         offsets = _token_offsets(doc.text, self.tokenizer)
         items = []
         for index in range(n):
@@ -70,9 +66,7 @@ def _token_offsets(text: str, tokenizer: str | None) -> list[tuple[int, int]]:
     if tokenizer is None:
         return word_spans(text)
     tok = _load_tokenizer(tokenizer)
-    return [
-        tuple(o) for o in tok(text, return_offsets_mapping=True, add_special_tokens=False)["offset_mapping"]
-    ]
+    return [tuple(o) for o in tok(text, return_offsets_mapping=True, add_special_tokens=False)["offset_mapping"]]
 
 
 @lru_cache(maxsize=4)

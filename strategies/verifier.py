@@ -94,9 +94,7 @@ class Verifier(QAFilter):
             decisions[i] = Decision(self.name, round(support, 4), kept, reason)
         return [d for d in decisions if d is not None]
 
-    def _scores(
-        self, candidates: Sequence[Candidate], evidence: Sequence[str], lm: LM
-    ) -> list[dict[str, float]]:
+    def _scores(self, candidates: Sequence[Candidate], evidence: Sequence[str], lm: LM) -> list[dict[str, float]]:
         scores: list[dict[str, float]] = [{} for _ in candidates]
         if not candidates:
             return scores
@@ -152,9 +150,7 @@ def _agreement(answers: Sequence[str], again: Sequence[str], semantic: bool) -> 
         from .embeddings import pairwise_cosine
 
         cosines = pairwise_cosine(list(answers), list(again))
-        scores = [
-            0.0 if _refused(b) else max(s, float(c)) for s, c, b in zip(scores, cosines, again, strict=True)
-        ]
+        scores = [0.0 if _refused(b) else max(s, float(c)) for s, c, b in zip(scores, cosines, again, strict=True)]
     return [min(1.0, max(0.0, s)) for s in scores]
 
 

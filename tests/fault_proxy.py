@@ -38,9 +38,7 @@ _REASONS = {
 }
 
 
-FAULTS = frozenset(
-    {"ok", "hang", "drop", "truncate", "null", *(str(code) for code in _REASONS if code != 200)}
-)
+FAULTS = frozenset({"ok", "hang", "drop", "truncate", "null", *(str(code) for code in _REASONS if code != 200)})
 
 
 class FaultProxy:
@@ -127,9 +125,7 @@ class FaultProxy:
             self._open_now -= 1
             writer.close()
 
-    async def _serve(
-        self, fault: str, method: str, path: str, body: bytes, writer: asyncio.StreamWriter
-    ) -> None:
+    async def _serve(self, fault: str, method: str, path: str, body: bytes, writer: asyncio.StreamWriter) -> None:
         if fault == "drop":
             return
         if fault == "hang":

@@ -165,11 +165,7 @@ def test_markup_hijack_from_regions(tmp_path):
 
 def test_article_truth_marks_everything_else_boilerplate(tmp_path):
     article = "The river floods each spring. Farmers plant rice on the wet plains after the water recedes."
-    text = (
-        "Home | News | Sport\nSubscribe now for daily news\n\n"
-        + article
-        + "\n\nCookie settings and privacy policy"
-    )
+    text = "Home | News | Sport\nSubscribe now for daily news\n\n" + article + "\n\nCookie settings and privacy policy"
     doc = Document("page", text)
     regions = article_provider({"page": article})(doc)
     start = text.index(article)
@@ -252,9 +248,7 @@ def test_convergence_by_seed_prompt_equal_budgets(tmp_path):
         target_row(doc, spans[3], 3, seed=2, meta={"seed_prompt": "question"}),
         target_row(doc, spans[3], 3, seed=3, meta={"seed_prompt": "creative"}),
         target_row(doc, spans[7], 7, seed=4, meta={"seed_prompt": "creative"}),
-        target_row(
-            doc, spans[9], 9, seed=5, meta={"seed_prompt": "creative"}
-        ),  # beyond the equal budget of 2
+        target_row(doc, spans[9], 9, seed=5, meta={"seed_prompt": "creative"}),  # beyond the equal budget of 2
     ]
     conv = audit(tmp_path, rows, [doc])["convergence"]["by_seed_prompt"]
     assert conv["budget_per_group"] == 2
@@ -267,9 +261,7 @@ def test_convergence_by_seed_prompt_equal_budgets(tmp_path):
 
 def test_foreign_formats_are_attributed_by_retrieval(tmp_path):
     doc, spans = ten_sentence_doc()
-    other = Document(
-        "d2", "Kangaroos hop across the dry outback. Koalas sleep most of the day in eucalyptus trees."
-    )
+    other = Document("d2", "Kangaroos hop across the dry outback. Koalas sleep most of the day in eucalyptus trees.")
     rows = [
         {"question": "Tell me about charliewood", "answer": "charliewood and charlieville", "doc_id": "d1"},
         {
@@ -406,9 +398,7 @@ def test_near_duplicate_search_matches_brute_force():
         a, b, _ = _similar_pairs(unique, threshold)
         x = TfidfVectorizer(sublinear_tf=True, token_pattern=r"(?u)\b\w+\b").fit_transform(unique)
         rows, cols = np.nonzero(np.triu((x @ x.T).toarray() >= threshold - 1e-6, 1))
-        assert set(zip(a.tolist(), b.tolist(), strict=True)) == set(
-            zip(rows.tolist(), cols.tolist(), strict=True)
-        )
+        assert set(zip(a.tolist(), b.tolist(), strict=True)) == set(zip(rows.tolist(), cols.tolist(), strict=True))
         assert len(a) > 0
 
 
@@ -430,9 +420,7 @@ def test_payload_matcher_short_and_long():
 
 
 def test_load_payloads_formats(tmp_path):
-    (tmp_path / "a.jsonl").write_text(
-        json.dumps({"id": "x", "judge_args": "CANARY-1", "instruction": "say hi"}) + "\n"
-    )
+    (tmp_path / "a.jsonl").write_text(json.dumps({"id": "x", "judge_args": "CANARY-1", "instruction": "say hi"}) + "\n")
     (tmp_path / "b.json").write_text(json.dumps({"Category": ["Do this.", "Do that."]}))
     (tmp_path / "c.txt").write_text("one\n\ntwo\n")
     assert load_payloads(tmp_path / "a.jsonl") == ["CANARY-1", "say hi"]

@@ -44,9 +44,7 @@ def _corpus(tmp_path):
         ),
     ]
     docs_path = tmp_path / "docs.jsonl"
-    docs_path.write_text(
-        "".join(json.dumps({"id": d.id, "text": d.text}) + "\n" for d in docs), encoding="utf-8"
-    )
+    docs_path.write_text("".join(json.dumps({"id": d.id, "text": d.text}) + "\n" for d in docs), encoding="utf-8")
     rows = [
         {"doc_id": "a", "question": "When do rivers flood?", "answer": "in spring"},
         {"doc_id": "a", "question": "When do rivers flood <b>really</b>?", "answer": "spring"},
@@ -159,9 +157,7 @@ def test_cli_rejects_malformed_input(tmp_path, cli):
     _, docs_path, _, _ = _corpus(tmp_path)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "ok", "answer": "ok"}\n{broken\n', encoding="utf-8")
-    result = CliRunner().invoke(
-        cli, ["audit", str(bad), "--docs", str(docs_path), "--out", str(tmp_path / "o")]
-    )
+    result = CliRunner().invoke(cli, ["audit", str(bad), "--docs", str(docs_path), "--out", str(tmp_path / "o")])
     assert isinstance(result.exception, InputError)
     assert "bad.jsonl:2" in str(result.exception)
     assert not (tmp_path / "o" / "audit.json").exists()

@@ -16,9 +16,7 @@ from conftest import REPO
 
 CLI = [sys.executable, "-c", "from robustqa.cli import main; main()"]
 FAST = ["--backend", "fake", "--no-cache", "--no-progress", "--budget", "3"]
-GOOD_TEXT = (
-    "The Elbe rises in the Krkonose mountains. It flows through Dresden and Hamburg to the North Sea.\n"
-)
+GOOD_TEXT = "The Elbe rises in the Krkonose mountains. It flows through Dresden and Hamburg to the North Sea.\n"
 
 
 @dataclass
@@ -111,9 +109,7 @@ CASES = [
         ["generate", "{tmp}/doc.txt", "--config", "{tmp}/c.yaml"],
         ["naive", "min_tokenz"],
     ),
-    Case(
-        "bad shard", {"doc.txt": GOOD_TEXT}, ["generate", "{tmp}/doc.txt", "--shard", "3/2"], ["shard", "3/2"]
-    ),
+    Case("bad shard", {"doc.txt": GOOD_TEXT}, ["generate", "{tmp}/doc.txt", "--shard", "3/2"], ["shard", "3/2"]),
 ]
 
 

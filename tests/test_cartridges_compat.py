@@ -172,9 +172,7 @@ def test_an_unknown_strategy_is_named(tmp_path, doc):
 
 
 def test_what_does_not_carry_over_is_reported(tmp_path, doc):
-    text = NESTED.format(doc=doc).replace(
-        "max_rounds: 1", "max_rounds: 3\n  use_tools_a: true\n  zzz_knob: 1"
-    )
+    text = NESTED.format(doc=doc).replace("max_rounds: 1", "max_rounds: 3\n  use_tools_a: true\n  zzz_knob: 1")
     notes = " ".join(read_cartridges(write(tmp_path, "c.yaml", text)).notes)
     assert "max_rounds=3 is NOT reproduced" in notes and "use_tools_a=True is NOT reproduced" in notes
     assert "not recognised, ignored: zzz_knob" in notes
@@ -226,9 +224,7 @@ def test_import_cartridges_writes_a_config_that_generate_runs(tmp_path, doc):
     assert "# note: chunk sizes count robustqa's word pieces" in out.read_text()
 
     qa = tmp_path / "qa.jsonl"
-    proc = run_cli(
-        "generate", doc, "--config", out, "--backend", "fake", "--out", qa, "--no-cache", "--no-progress"
-    )
+    proc = run_cli("generate", doc, "--config", out, "--backend", "fake", "--out", qa, "--no-cache", "--no-progress")
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in qa.read_text().splitlines()]
     assert len(rows) == 24 and {r["strategy"] for r in rows} == {"naive"}

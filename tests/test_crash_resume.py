@@ -53,15 +53,11 @@ def test_sigkill_midway_then_resume_equals_an_uninterrupted_run(tmp_path, shared
     reference, out = tmp_path / "reference.jsonl", tmp_path / "killed.jsonl"
 
     # 1. Start a run and SIGKILL it once some records are on disk (not at a clean stop: mid-batch, mid-write).
-    proc = subprocess.Popen(
-        generate_args(docs, out), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    proc = subprocess.Popen(generate_args(docs, out), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while count_lines(out) < KILL_AFTER and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert proc.poll() is None, (
-        f"the run ended before it could be killed: {proc.stderr.read().decode()[-500:]}"
-    )
+    assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read().decode()[-500:]}"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
@@ -80,18 +76,14 @@ def test_sigkill_midway_then_resume_equals_an_uninterrupted_run(tmp_path, shared
     assert f"{BUDGET - complete_at_kill} kept" in resumed.stdout
 
     # 3. An uninterrupted run with the same seed.
-    whole = subprocess.run(
-        generate_args(docs, reference), cwd=REPO, capture_output=True, text=True, timeout=300
-    )
+    whole = subprocess.run(generate_args(docs, reference), cwd=REPO, capture_output=True, text=True, timeout=300)
     assert whole.returncode == 0, whole.stderr
 
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     ids = [r["id"] for r in rows]
     assert len(ids) == len(set(ids)) == BUDGET, "no record lost or duplicated"
     assert out.read_bytes() == reference.read_bytes(), "byte for byte the uninterrupted run"
-    assert out.read_bytes().startswith(at_kill[: at_kill.rfind(b"\n") + 1]), (
-        "finished records were not rewritten"
-    )
+    assert out.read_bytes().startswith(at_kill[: at_kill.rfind(b"\n") + 1]), "finished records were not rewritten"
     print(
         f"\ncrash-resume: SIGKILL after {complete_at_kill} of {BUDGET} records; resumed the other "
         f"{BUDGET - complete_at_kill}; {len(ids)} unique ids; output identical to the uninterrupted run"

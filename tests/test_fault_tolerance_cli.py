@@ -121,9 +121,7 @@ def reference(setup, server):
 @pytest.mark.slow
 def test_every_fault_is_retried_and_nothing_is_lost_or_made_up(setup, server, reference):
     out = setup["root"] / "faulty.jsonl"
-    with FaultProxy(
-        server.base_url.removesuffix("/v1"), SCHEDULE, retry_after=0.2, hang_seconds=3.0
-    ) as proxy:
+    with FaultProxy(server.base_url.removesuffix("/v1"), SCHEDULE, retry_after=0.2, hang_seconds=3.0) as proxy:
         proc = generate(setup, setup["serial"], proxy.base_url, out)
     assert proc.returncode == 0, proc.stderr
     assert records(out) == reference, "the same records as a fault-free run: none lost, none fabricated"
@@ -147,13 +145,9 @@ def test_a_server_that_stays_down_stops_the_run_and_resume_finishes_it(setup, se
     err = proc.stderr.strip()
     assert proc.returncode == 2, (proc.stdout, err)
     assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    assert (
-        err.startswith("robustqa: error: openai backend:") and "failed after 3 tries" in err and "503" in err
-    )
+    assert err.startswith("robustqa: error: openai backend:") and "failed after 3 tries" in err and "503" in err
     done = records(out)
-    assert len(done) == 4 and all(reference[i] == v for i, v in done.items()), (
-        "finished pairs kept as they are"
-    )
+    assert len(done) == 4 and all(reference[i] == v for i, v in done.items()), "finished pairs kept as they are"
     assert proxy.injected["503"] == 4 * 3, "retries are bounded: 3 tries for each of the 4 requests in flight"
     print(f"\nserver down: {proxy.injected['503']} requests answered 503, then: {err}")
 

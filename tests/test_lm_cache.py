@@ -16,9 +16,7 @@ from robustqa.lm.openai_compat import OpenAILM, PartialBatchError
 
 
 def _req(text: str = "What is in the passage?", **params) -> ChatRequest:
-    return ChatRequest.of(
-        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": text}], **params
-    )
+    return ChatRequest.of([{"role": "system", "content": "Be brief."}, {"role": "user", "content": text}], **params)
 
 
 class CountingLM(FakeLM):

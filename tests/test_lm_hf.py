@@ -105,17 +105,12 @@ def test_concurrent_conversions_convert_once(tmp_path, monkeypatch):
 
     monkeypatch.setattr(embedded, "_convert", slow_convert)
     results = []
-    threads = [
-        threading.Thread(target=lambda: results.append(embedded.embedded_model_dir(tmp_path)))
-        for _ in range(3)
-    ]
+    threads = [threading.Thread(target=lambda: results.append(embedded.embedded_model_dir(tmp_path))) for _ in range(3)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert (
-        len(calls) == 1 and len(set(results)) == 1 and embedded.converted_embedded_dir(tmp_path) == results[0]
-    )
+    assert len(calls) == 1 and len(set(results)) == 1 and embedded.converted_embedded_dir(tmp_path) == results[0]
 
 
 @pytest.mark.slow

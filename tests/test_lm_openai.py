@@ -28,9 +28,7 @@ QUESTIONS = [f"Question {i}: what does paragraph {i} say about rivers?" for i in
 
 
 def _reqs(**params) -> list[ChatRequest]:
-    return [
-        ChatRequest.of([{"role": "user", "content": q}], **{"max_tokens": 6, **params}) for q in QUESTIONS
-    ]
+    return [ChatRequest.of([{"role": "user", "content": q}], **{"max_tokens": 6, **params}) for q in QUESTIONS]
 
 
 @pytest.fixture(scope="module")

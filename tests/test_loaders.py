@@ -263,9 +263,7 @@ def test_real_web_pages_keep_article_and_boilerplate(shared_data):
         body = truth[doc.id]["articleBody"]
         first = sentences(body)[0].text
         assert _norm(first) in _norm(doc.text), doc.id
-        boilerplate = [
-            line for line in doc.text.split("\n") if len(line) >= 20 and _norm(line) not in _norm(body)
-        ]
+        boilerplate = [line for line in doc.text.split("\n") if len(line) >= 20 and _norm(line) not in _norm(body)]
         assert boilerplate, doc.id
         assert len(doc.text) > len(body) and "<" in doc.meta["html"]
 

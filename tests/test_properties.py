@@ -142,9 +142,7 @@ jsonl_docs = st.lists(
 @EXAMPLES
 @given(jsonl_docs, st.booleans())
 def test_jsonl_documents_round_trip(pairs, blank_lines):
-    lines = [
-        json.dumps({"id": doc_id, "text": text, "source": "x"}, ensure_ascii=False) for doc_id, text in pairs
-    ]
+    lines = [json.dumps({"id": doc_id, "text": text, "source": "x"}, ensure_ascii=False) for doc_id, text in pairs]
     body = ("\n\n" if blank_lines else "\n").join(lines) + "\n"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "docs.jsonl"

@@ -14,9 +14,7 @@ from robustqa.runner import allocate_budget, generate_records, rejected_path
 
 
 def _lm():
-    return FakeLM(
-        default=lambda req: "What does the passage say about " + req.messages[0][1].split()[-1] + "?"
-    )
+    return FakeLM(default=lambda req: "What does the passage say about " + req.messages[0][1].split()[-1] + "?")
 
 
 def test_allocate_budget_is_proportional_and_exact():
@@ -39,9 +37,7 @@ def test_records_are_written_with_provenance(tmp_path, real_docs):
 
 def test_rejected_pairs_go_to_the_side_file(tmp_path, real_docs):
     out = tmp_path / "qa.jsonl"
-    summary = generate_records(
-        real_docs, get_strategy("naive"), FakeLM(default=""), 4, 0, out, progress=False
-    )
+    summary = generate_records(real_docs, get_strategy("naive"), FakeLM(default=""), 4, 0, out, progress=False)
     assert summary.kept == 0 and summary.rejected == 4
     rejected = list(read_records(rejected_path(out)))
     assert len(rejected) == 4 and all(not r["kept"] for r in rejected)
@@ -52,9 +48,7 @@ def test_existing_output_needs_resume_or_overwrite(tmp_path, real_docs):
     generate_records(real_docs, get_strategy("naive"), _lm(), 3, 0, out, progress=False)
     with pytest.raises(ConfigError, match="--resume"):
         generate_records(real_docs, get_strategy("naive"), _lm(), 3, 0, out, progress=False)
-    summary = generate_records(
-        real_docs, get_strategy("naive"), _lm(), 3, 0, out, overwrite=True, progress=False
-    )
+    summary = generate_records(real_docs, get_strategy("naive"), _lm(), 3, 0, out, overwrite=True, progress=False)
     assert summary.kept == 3 and len(list(read_records(out))) == 3
 
 
@@ -109,9 +103,7 @@ def test_shards_partition_the_work(tmp_path, real_docs):
 
 def test_progress_bar_total_is_the_shards_planned_count(tmp_path, real_docs, capsys):
     out = tmp_path / "qa.jsonl"
-    summary = generate_records(
-        real_docs, get_strategy("naive"), _lm(), 12, 0, out, shard=(1, 3), progress=True
-    )
+    summary = generate_records(real_docs, get_strategy("naive"), _lm(), 12, 0, out, shard=(1, 3), progress=True)
     err = capsys.readouterr().err
     planned = json.loads((tmp_path / "qa.manifest.json").read_text())["planned"]
     assert summary.planned == planned == summary.kept and 0 < planned < 12

@@ -306,9 +306,7 @@ def test_real_covidqa_papers_and_throughput(shared_data):
         check_spans(paper, paragraphs(paper, "c"), "paragraph", "c")
         mean = statistics.mean(len(s.text) for s in got)
         assert 60 <= mean <= 300, mean
-        abbreviation_ends = [
-            s.text for s in got if re.search(r"\b(?:Dr|e\.g|i\.e|Fig|U\.S|vs|approx)\.$", s.text)
-        ]
+        abbreviation_ends = [s.text for s in got if re.search(r"\b(?:Dr|e\.g|i\.e|Fig|U\.S|vs|approx)\.$", s.text)]
         assert not abbreviation_ends
     chars = sum(map(len, papers))
     assert chars / seconds > 200_000, f"{chars / seconds:.0f} chars/s"

@@ -39,9 +39,7 @@ def test_verifier_keeps_supported_and_rejects_unsupported_answers_with_scores():
     lm = FakeLM(rules=[("When was the bridge opened?", "In 1937.")])
     decisions = Verifier(semantic=False).judge([supported, invented], {"d": DOC}, lm)
     assert [d.kept for d in decisions] == [True, False]
-    assert all(
-        d.filter == "verifier" and "lexical" in d.reason and "round_trip" in d.reason for d in decisions
-    )
+    assert all(d.filter == "verifier" and "lexical" in d.reason and "round_trip" in d.reason for d in decisions)
     assert decisions[1].reason.startswith("unsupported")
     assert supported.meta["verifier"]["round_trip_answer"] == "In 1937."
     assert supported.meta["verifier"]["lexical"] == 1.0
@@ -72,15 +70,11 @@ def test_verifier_round_trip_refusal_lowers_support():
 
 def test_verifier_without_any_score_is_a_config_error():
     with pytest.raises(ConfigError):
-        Verifier(lexical=False, semantic=False, round_trip=False).judge(
-            [_candidate("x")], {"d": DOC}, FakeLM()
-        )
+        Verifier(lexical=False, semantic=False, round_trip=False).judge([_candidate("x")], {"d": DOC}, FakeLM())
 
 
 def test_consistency_keeps_the_majority_and_replaces_the_answer():
-    cand = _candidate(
-        "Napoleon built it.", samples=["Napoleon built it.", "It opened in 1937.", "In 1937 it opened."]
-    )
+    cand = _candidate("Napoleon built it.", samples=["Napoleon built it.", "It opened in 1937.", "In 1937 it opened."])
     decision = Consistency(use_embeddings=False).judge([cand], {"d": DOC}, FakeLM())[0]
     assert decision.kept and decision.score == pytest.approx(2 / 3, abs=1e-3)
     assert cand.answer == "It opened in 1937."

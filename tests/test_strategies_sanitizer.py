@@ -63,9 +63,7 @@ def test_line_rules_leave_article_prose_and_code_blocks_alone():
 
 
 def test_menu_runs_and_html_comments_spanning_lines():
-    text = (
-        f"Home\nNews\nSport\nWeather\n\n{ARTICLE}\n<!-- tracking pixel\nsecond line -->\nEnd of story here."
-    )
+    text = f"Home\nNews\nSport\nWeather\n\n{ARTICLE}\n<!-- tracking pixel\nsecond line -->\nEnd of story here."
     hits = find_boilerplate(text)
     nav = [h for h in hits if h.rule == "navigation"]
     assert [text[h.start : h.end] for h in nav] == ["Home", "News", "Sport", "Weather"]
@@ -76,15 +74,10 @@ def test_menu_runs_and_html_comments_spanning_lines():
 
 
 def test_sanitizer_flags_with_reasons_and_merges_adjacent_lines():
-    doc = Document(
-        "d", f"Home\nNews\nSport\nWeather\n\n{ARTICLE}\n\nShare this article on Facebook\nFollow us on X"
-    )
+    doc = Document("d", f"Home\nNews\nSport\nWeather\n\n{ARTICLE}\n\nShare this article on Facebook\nFollow us on X")
     flags = Sanitizer().flag(doc)
     assert all(f.filter == "sanitizer" and f.reason for f in flags)
-    assert (
-        _flagged_text(doc, flags)
-        == "Home\nNews\nSport\nWeather | Share this article on Facebook\nFollow us on X"
-    )
+    assert _flagged_text(doc, flags) == "Home\nNews\nSport\nWeather | Share this article on Facebook\nFollow us on X"
     # The article, including its imperative recipe sentence, is untouched.
     covered = np.zeros(len(doc.text), dtype=bool)
     for f in flags:

@@ -143,9 +143,7 @@ def test_resume_skips_done_items_like_before(tmp_path, xquad_paragraphs):
 
     ref = tmp_path / "ref.jsonl"
     fingerprint = json.loads(manifest_path(full).read_text())["fingerprint"]
-    _, ref_batches = _reference_run(
-        docs, get_strategy("stratified"), _lm(), 17, 1, fingerprint, ref, 4, (0, 1), done
-    )
+    _, ref_batches = _reference_run(docs, get_strategy("stratified"), _lm(), 17, 1, fingerprint, ref, 4, (0, 1), done)
     logged = BatchLog(get_strategy("stratified"))
     summary = generate_records(docs, logged, _lm(), 17, 1, out, batch_size=4, resume=True, progress=False)
     assert logged.batches == ref_batches
@@ -194,9 +192,7 @@ def test_only_a_bounded_number_of_documents_is_alive(tmp_path, xquad_paragraphs)
 
     baseline = TrackedDocument.alive
     probe = Probe(get_strategy("naive", min_tokens=20, max_tokens=60))
-    summary = generate_records(
-        corpus, probe, _lm(), 300, 0, tmp_path / "qa.jsonl", batch_size=8, progress=False
-    )
+    summary = generate_records(corpus, probe, _lm(), 300, 0, tmp_path / "qa.jsonl", batch_size=8, progress=False)
     assert summary.kept + summary.rejected == 300 and len(probe.batches) == 300 // 8 + 1
     # The documents of one batch (8 items, each document planned about once) and the one being read.
     assert max(peak) - baseline <= 8 + 2, max(peak)
@@ -208,9 +204,7 @@ def test_only_a_bounded_number_of_documents_is_alive(tmp_path, xquad_paragraphs)
 
 def test_a_one_shot_iterator_is_refused_and_a_changing_source_is_caught(tmp_path, real_docs):
     with pytest.raises(ConfigError, match="read twice"):
-        generate_records(
-            iter(real_docs), get_strategy("naive"), _lm(), 3, 0, tmp_path / "a.jsonl", progress=False
-        )
+        generate_records(iter(real_docs), get_strategy("naive"), _lm(), 3, 0, tmp_path / "a.jsonl", progress=False)
     assert not (tmp_path / "a.jsonl").exists()
 
     edited = real_docs[:2] + [Document(real_docs[2].id, "other text")]

@@ -85,9 +85,7 @@ def load_article_truth(path: str | Path) -> dict[str, str]:
     for doc_id, value in data.items():
         text = _article_text(value)
         if text is None:
-            raise InputError(
-                f"{path}: entry {doc_id!r} has no article text (a string, articleBody or main_content)"
-            )
+            raise InputError(f"{path}: entry {doc_id!r} has no article text (a string, articleBody or main_content)")
         out[str(doc_id)] = text
     return out
 

@@ -26,8 +26,7 @@ class AuditConfig:
     )
     query_answer_weight: float = _f(
         1.0,
-        "Retrieval attribution: weight of the (unit) answer vector against the (unit) question vector in "
-        "the query.",
+        "Retrieval attribution: weight of the (unit) answer vector against the (unit) question vector in the query.",
     )
     retrieval_max_df: float = _f(
         0.5,
@@ -46,28 +45,19 @@ class AuditConfig:
         "attributed sentences.",
     )
     duplicate_threshold: float = _f(0.9, "Two questions are near-duplicates at this TF-IDF cosine or above.")
-    instruction_threshold: float = _f(
-        0.5, "A sentence is instruction-like when the scorer gives it this or more."
-    )
+    instruction_threshold: float = _f(0.5, "A sentence is instruction-like when the scorer gives it this or more.")
     copy_ngram: int = _f(
         8,
-        "An answer carries text of a payload or flagged span when it shares a run of this many words "
-        "with it.",
+        "An answer carries text of a payload or flagged span when it shares a run of this many words with it.",
     )
     boilerplate_majority: float = _f(
         0.5,
         "A sentence is boilerplate when more than this share of its characters lies in boilerplate regions.",
     )
-    include_rejected: bool = _f(
-        False, "Audit records with kept=false too (by default they are counted, skipped)."
-    )
-    workers: int = _f(
-        0, "Processes that segment a large corpus (0: one per available core, at most 4; 1: none)."
-    )
+    include_rejected: bool = _f(False, "Audit records with kept=false too (by default they are counted, skipped).")
+    workers: int = _f(0, "Processes that segment a large corpus (0: one per available core, at most 4; 1: none).")
     chunk_size: int = _f(4096, "Records read and encoded at a time while streaming the input.")
-    heatmap_documents: int = _f(
-        6, "Documents drawn as shaded text in the report (those with the most questions)."
-    )
+    heatmap_documents: int = _f(6, "Documents drawn as shaded text in the report (those with the most questions).")
     curve_points: int = _f(400, "At most this many points of each coverage curve are stored in audit.json.")
 
     def to_dict(self) -> dict[str, Any]:

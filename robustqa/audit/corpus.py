@@ -78,9 +78,7 @@ class CorpusIndex:
             self.instruction_score = self._region_fractions(instruction_regions).astype(np.float32)
             self.instruction_like = self.instruction_score > 0.5
         else:
-            self.instruction_scorer_name = (
-                _name(instruction_scorer) if instruction_scorer else "builtin-heuristic"
-            )
+            self.instruction_scorer_name = _name(instruction_scorer) if instruction_scorer else "builtin-heuristic"
             scorer = instruction_scorer or heuristic_instruction_scores
             self.instruction_score = np.array(score_all(scorer, texts), dtype=np.float32)
             self.instruction_like = self.instruction_score >= instruction_threshold
@@ -141,14 +139,10 @@ class CorpusIndex:
             if known is not None:
                 known[d] = True
             lo, hi = self.sent_ptr[d], self.sent_ptr[d + 1]
-            fractions[lo:hi] = sentence_fractions(
-                self.sent_start[lo:hi], self.sent_end[lo:hi], regions, len(doc.text)
-            )
+            fractions[lo:hi] = sentence_fractions(self.sent_start[lo:hi], self.sent_end[lo:hi], regions, len(doc.text))
         return fractions
 
-    def _flag_boilerplate(
-        self, texts: list[str], provider: BoilerplateProvider | None, majority: float
-    ) -> None:
+    def _flag_boilerplate(self, texts: list[str], provider: BoilerplateProvider | None, majority: float) -> None:
         self.boilerplate_known = np.zeros(len(self.documents), dtype=bool)
         if provider is None:
             self.boilerplate = np.zeros(self.n_sentences, dtype=bool)
@@ -228,9 +222,7 @@ class CorpusIndex:
             coo = self.sent_tfidf.tocoo()
             wanted = self.sent_doc[coo.row] * self.n_terms + coo.col
             keys, key_col = np.unique(wanted, return_inverse=True)
-            matrix = sp.csr_matrix(
-                (coo.data, (key_col.ravel(), coo.row)), shape=(len(keys), self.n_sentences)
-            )
+            matrix = sp.csr_matrix((coo.data, (key_col.ravel(), coo.row)), shape=(len(keys), self.n_sentences))
             self._doc_term = (keys, matrix)
         return self._doc_term
 
@@ -272,9 +264,7 @@ def _segment_texts(texts: list[str]) -> tuple[np.ndarray, np.ndarray, list[int]]
 def _segment_all(texts: list[str], workers: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Sentence offsets of every text; on Linux, large corpora are split over forked worker processes."""
     if workers <= 0:
-        workers = min(
-            4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        )
+        workers = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     if workers < 2 or sum(map(len, texts)) < PARALLEL_MIN_CHARS or not sys.platform.startswith("linux"):
         return _segment_texts(texts)
     size = -(-len(texts) // (workers * 4))

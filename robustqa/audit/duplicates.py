@@ -96,9 +96,7 @@ def _prefixes(x: sp.csr_matrix, tail_bound: float) -> sp.csr_matrix:
     row_end = np.repeat(cumulative[x.indptr[1:]], np.diff(x.indptr))
     tail = row_end - cumulative[:-1]  # squared norm from this entry to the end of its row
     data = (tail >= tail_bound - 1e-6).astype(np.float32)
-    prefix = sp.csr_matrix(
-        (data, x.indices.copy(), x.indptr.copy()), shape=x.shape
-    )  # eliminate_zeros works in place
+    prefix = sp.csr_matrix((data, x.indices.copy(), x.indptr.copy()), shape=x.shape)  # eliminate_zeros works in place
     prefix.eliminate_zeros()
     return prefix
 

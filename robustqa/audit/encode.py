@@ -146,11 +146,7 @@ def _resolve(
         else:
             resolution["document_by_name"] += 1
         doc[i] = match.doc
-        if (
-            row.context is not None
-            and match.doc >= 0
-            and row.context[1] <= len(corpus.documents[match.doc].text)
-        ):
+        if row.context is not None and match.doc >= 0 and row.context[1] <= len(corpus.documents[match.doc].text):
             cs[i], ce[i] = row.context
         if row.target is None:
             continue

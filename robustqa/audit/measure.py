@@ -61,9 +61,7 @@ def measure(data: EncodedDataset, att: Attribution, corpus: CorpusIndex, config:
         np.minimum.at(first, att.sents, rows)
     curve = M.coverage_curve(first[content], int(content.sum()), n)
     pos_counts = M.histogram(position[attributed & ~np.isnan(position)], config.position_bins)
-    sentence_mid = (
-        (corpus.sent_start + corpus.sent_end) / 2 / np.maximum(corpus.doc_lengths[corpus.sent_doc], 1)
-    )
+    sentence_mid = (corpus.sent_start + corpus.sent_end) / 2 / np.maximum(corpus.doc_lengths[corpus.sent_doc], 1)
     expected = M.histogram(sentence_mid[content], config.position_bins)
     dup = near_duplicates(data.questions, config.duplicate_threshold)
 
@@ -134,9 +132,7 @@ def measure(data: EncodedDataset, att: Attribution, corpus: CorpusIndex, config:
     return Measured(summary, documents, sentence_weight, curve, pos_counts, (rows[keep], att.sents[keep]))
 
 
-def _row_mean(
-    flags: np.ndarray, att: Attribution, rows: np.ndarray, weight: np.ndarray, n: int
-) -> np.ndarray:
+def _row_mean(flags: np.ndarray, att: Attribution, rows: np.ndarray, weight: np.ndarray, n: int) -> np.ndarray:
     """Per row: the share of its attributed sentences carrying `flags`."""
     return np.bincount(rows, weights=weight * flags[att.sents], minlength=n) if len(rows) else np.zeros(n)
 
@@ -145,9 +141,7 @@ def _groundedness(data, att: Attribution, corpus: CorpusIndex, attributed: np.nd
     """Per row: the share of the answer's distinct content words found in its attributed sentences."""
     n = data.n
     rows = att.row_of_pairs()
-    pairs = sp.csr_matrix(
-        (np.ones(len(rows), dtype=np.float32), (rows, att.sents)), shape=(n, corpus.n_sentences)
-    )
+    pairs = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, att.sents)), shape=(n, corpus.n_sentences))
     span_words = (pairs @ corpus.sent_bin).tocsr()
     span_words.data[:] = 1.0
     found = np.asarray(data.answer_words.multiply(span_words).sum(axis=1)).ravel()
@@ -182,9 +176,7 @@ def _attribution(att: Attribution, attributed: np.ndarray) -> dict:
     }
 
 
-def _coverage(
-    curve, content, sentence_weight, att: Attribution, corpus: CorpusIndex, config: AuditConfig
-) -> dict:
+def _coverage(curve, content, sentence_weight, att: Attribution, corpus: CorpusIndex, config: AuditConfig) -> dict:
     n_content = int(content.sum())
     covered = content & (sentence_weight > 0)
     window, gain = config.saturation_window, config.saturation_gain
@@ -233,9 +225,7 @@ def _concentration(counts: np.ndarray) -> dict:
     }
 
 
-def _convergence(
-    labels: list[str | None], att: Attribution, rows: np.ndarray, content: np.ndarray
-) -> dict | None:
+def _convergence(labels: list[str | None], att: Attribution, rows: np.ndarray, content: np.ndarray) -> dict | None:
     """Jaccard of the content-sentence sets covered by each label's first b questions, b = the smallest
     label's count (equal budgets: a bigger group would otherwise cover more and look less convergent)."""
     names = sorted({x for x in labels if x is not None})
@@ -268,8 +258,7 @@ def _injection(data: EncodedDataset, att, attributed, instr, corpus: CorpusIndex
         "answers_carrying_injection": int((payload | copied).sum()),
         "answer_share_carrying_injection": M.share((payload | copied).sum(), n),
         "examples": [
-            {"line": int(data.lines[i]), "question": data.questions[i]}
-            for i in np.flatnonzero(payload | copied)[:10]
+            {"line": int(data.lines[i]), "question": data.questions[i]} for i in np.flatnonzero(payload | copied)[:10]
         ],
     }
 

@@ -97,9 +97,7 @@ def render(result: AuditResult, config: AuditConfig) -> str:
     busiest = _busiest_documents(main, corpus, figures.HEATMAP_ROWS)
     if busiest:
         parts.append(f"<h2>Coverage heat map ({_e(names[0])})</h2>")
-        parts.append(
-            _figure(figures.coverage_heatmap(corpus, main.sentence_weight, busiest), "coverage heat map")
-        )
+        parts.append(_figure(figures.coverage_heatmap(corpus, main.sentence_weight, busiest), "coverage heat map"))
         parts.append(_text_heatmaps(corpus, main.sentence_weight, busiest[: config.heatmap_documents]))
 
     parts.append(f"<h2>Documents ({_e(names[0])})</h2>" + _document_table(main.documents))
@@ -174,9 +172,7 @@ def _busiest_documents(main, corpus, k: int) -> list[int]:
 
 
 def _text_heatmaps(corpus, weight: np.ndarray, docs: list[int]) -> str:
-    top = max(
-        1e-9, max(float(weight[corpus.sent_ptr[d] : corpus.sent_ptr[d + 1]].max(initial=0)) for d in docs)
-    )
+    top = max(1e-9, max(float(weight[corpus.sent_ptr[d] : corpus.sent_ptr[d + 1]].max(initial=0)) for d in docs))
     out = [
         "<p class='legend'>Sentences shaded by question count (darkest = "
         f"{top:g} questions); <span class='bp'>struck through</span>: boilerplate; "
@@ -192,9 +188,7 @@ def _text_heatmaps(corpus, weight: np.ndarray, docs: list[int]) -> str:
                 break
             pieces.append(_e(text[pos:start]))
             alpha = weight[s] / top
-            classes = [
-                c for c, on in (("bp", corpus.boilerplate[s]), ("inj", corpus.instruction_like[s])) if on
-            ]
+            classes = [c for c, on in (("bp", corpus.boilerplate[s]), ("inj", corpus.instruction_like[s])) if on]
             style = f"background:rgba(230,80,0,{alpha:.2f})" if weight[s] > 0 else ""
             pieces.append(
                 f"<span class='{' '.join(classes)}' style='{style}' title='{weight[s]:g} questions'>"
@@ -227,9 +221,7 @@ def _document_table(documents: dict[str, dict]) -> str:
         rows.append(f"<tr><td>{_e(doc_id)}</td>{cells}</tr>")
     without = sum(1 for e in documents.values() if e["questions"] == 0)
     note = f"<p>{len(documents):,} documents, {without:,} without any question"
-    note += (
-        f"; the {DOC_TABLE_ROWS} with the most questions:</p>" if len(documents) > DOC_TABLE_ROWS else ".</p>"
-    )
+    note += f"; the {DOC_TABLE_ROWS} with the most questions:</p>" if len(documents) > DOC_TABLE_ROWS else ".</p>"
     return f"{note}<table><tr><th>document</th>{head}</tr>{''.join(rows)}</table>"
 
 

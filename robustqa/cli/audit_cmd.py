@@ -21,8 +21,7 @@ def audit(
         [],
         "--docs",
         "-d",
-        help="Documents the QA was generated from (files or "
-        "directories; repeatable, and further paths may follow).",
+        help="Documents the QA was generated from (files or directories; repeatable, and further paths may follow).",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Output directory for audit.json and report.html."),
     compare: list[Path] = typer.Option(
@@ -31,8 +30,7 @@ def audit(
     article_truth: Path | None = typer.Option(
         None,
         "--article-truth",
-        help="JSON {doc id: clean article text "
-        "or {articleBody: ...}}: everything else in a page is boilerplate.",
+        help="JSON {doc id: clean article text or {articleBody: ...}}: everything else in a page is boilerplate.",
     ),
     boilerplate: Path | None = typer.Option(
         None, "--boilerplate", help="JSON {doc id: [[start, end], ...]} of boilerplate regions."
@@ -60,9 +58,7 @@ def audit(
         "--instruction-filter",
         help="A registered span filter that flags instruction-like spans (replaces the scorer).",
     ),
-    include_rejected: bool = typer.Option(
-        False, "--include-rejected", help="Audit records with kept=false too."
-    ),
+    include_rejected: bool = typer.Option(False, "--include-rejected", help="Audit records with kept=false too."),
     min_score: float = typer.Option(
         0.1, "--min-score", help="Retrieval attribution: lowest TF-IDF cosine that still attributes a record."
     ),

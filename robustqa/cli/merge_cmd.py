@@ -10,12 +10,8 @@ from robustqa.merge import merge_shards
 
 
 def merge(
-    shards: list[Path] = typer.Argument(
-        ..., help="Shard outputs (the .jsonl files given to --out), any order."
-    ),
-    out: Path = typer.Option(
-        ..., "--out", "-o", help="Merged QA JSONL; rejected pairs and a manifest go beside it."
-    ),
+    shards: list[Path] = typer.Argument(..., help="Shard outputs (the .jsonl files given to --out), any order."),
+    out: Path = typer.Option(..., "--out", "-o", help="Merged QA JSONL; rejected pairs and a manifest go beside it."),
     allow_partial: bool = typer.Option(
         False, "--allow-partial", help="Merge even when shards are missing or incomplete (they are reported)."
     ),

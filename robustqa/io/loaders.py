@@ -309,9 +309,7 @@ def _jsonl_lines(path: Path, gzipped: bool) -> Iterator[tuple[int, str]]:
                 start = len(codecs.BOM_UTF8) if lineno == 1 and raw.startswith(codecs.BOM_UTF8) else 0
                 nul = raw.find(b"\x00")
                 if nul >= 0:
-                    raise InputError(
-                        f"{path}: binary file (NUL byte at byte offset {offset + nul}), not text"
-                    )
+                    raise InputError(f"{path}: binary file (NUL byte at byte offset {offset + nul}), not text")
                 try:
                     line = raw[start:].decode("utf-8")
                 except UnicodeDecodeError as exc:

@@ -114,9 +114,7 @@ class LM:
             raise AssertionError(f"{type(self).__name__} returned {len(out)} completions for {len(requests)}")
         for req, comp in zip(requests, out):
             if len(comp.texts) != req.params.n:
-                raise AssertionError(
-                    f"{type(self).__name__} returned {len(comp.texts)} texts, wanted {req.params.n}"
-                )
+                raise AssertionError(f"{type(self).__name__} returned {len(comp.texts)} texts, wanted {req.params.n}")
         self.usage.add(out, time.perf_counter() - t0)
         return out
 

@@ -56,9 +56,7 @@ def make_lm(
     if backend == "hf":
         lm: LM = cls(model=model, **args)
     elif backend == "openai":
-        lm = cls(
-            base_url=base_url, model=None if model is None else str(model), api_key_env=api_key_env, **args
-        )
+        lm = cls(base_url=base_url, model=None if model is None else str(model), api_key_env=api_key_env, **args)
     else:
         if model is not None:
             args.setdefault("model_id", str(model))

@@ -112,9 +112,7 @@ class HFLM(LM):
                 raise ConfigError(f"hf backend: unknown dtype {self.dtype!r} (float32, bfloat16, float16)")
             _ = self.tokenizer
             try:
-                model = AutoModelForCausalLM.from_pretrained(
-                    str(self.model_dir), dtype=dtype, local_files_only=True
-                )
+                model = AutoModelForCausalLM.from_pretrained(str(self.model_dir), dtype=dtype, local_files_only=True)
                 self._model = model.to(self.device).eval()
             except (OSError, ValueError, RuntimeError) as exc:
                 raise BackendError(f"hf backend: cannot load the model in {self.model_dir}: {exc}") from exc
@@ -140,20 +138,14 @@ class HFLM(LM):
             return [c for c in out if c is not None]
 
     def _render(self, req: ChatRequest) -> str:
-        return self.tokenizer.apply_chat_template(
-            req.message_dicts, tokenize=False, add_generation_prompt=True
-        )
+        return self.tokenizer.apply_chat_template(req.message_dicts, tokenize=False, add_generation_prompt=True)
 
-    def _generate_batch(
-        self, batch: list[ChatRequest], params: GenerationParams, seed: int | None
-    ) -> list[Completion]:
+    def _generate_batch(self, batch: list[ChatRequest], params: GenerationParams, seed: int | None) -> list[Completion]:
         import torch
 
         tok = self.tokenizer
         # The chat template already holds the special tokens; add_special_tokens would add a second BOS.
-        enc = tok(
-            [self._render(r) for r in batch], return_tensors="pt", padding=True, add_special_tokens=False
-        )
+        enc = tok([self._render(r) for r in batch], return_tensors="pt", padding=True, add_special_tokens=False)
         lengths = enc["attention_mask"].sum(dim=1).tolist()
         too_long = [(i, n) for i, n in enumerate(lengths) if n > self.max_input_tokens]
         if too_long:

@@ -96,9 +96,7 @@ class OpenAILM(LM):
                 key = os.environ.get(self.api_key_env) if self.api_key_env else None
                 if key:  # local servers need none
                     headers["Authorization"] = f"Bearer {key}"
-                limits = httpx.Limits(
-                    max_connections=self.concurrency, max_keepalive_connections=self.concurrency
-                )
+                limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
                 self._client = httpx.Client(headers=headers, timeout=self.timeout, limits=limits)
                 self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="robustqa-openai")
             return self._client, self._pool  # type: ignore[return-value]
@@ -146,9 +144,7 @@ class OpenAILM(LM):
                 content = (choice.get("message") or {}).get("content") if isinstance(choice, dict) else None
                 if not isinstance(content, str):
                     reason = choice.get("finish_reason") if isinstance(choice, dict) else None
-                    raise self._failed(
-                        f"{self.url} returned a choice without text content (finish_reason={reason!r})"
-                    )
+                    raise self._failed(f"{self.url} returned a choice without text content (finish_reason={reason!r})")
                 texts.append(content.strip())
             usage = data.get("usage") or {}
             prompt_tokens += int(usage.get("prompt_tokens") or 0)
@@ -187,9 +183,7 @@ class OpenAILM(LM):
         if resp.status_code in TRANSIENT_STATUS:
             raise _Transient(f"HTTP {resp.status_code}: {_server_message(resp)}", _retry_after(resp))
         if resp.status_code >= 400:
-            raise self._failed(
-                f"{self.url} answered HTTP {resp.status_code} (not retried): {_server_message(resp)}"
-            )
+            raise self._failed(f"{self.url} answered HTTP {resp.status_code} (not retried): {_server_message(resp)}")
         try:
             data = resp.json()
         except ValueError as exc:
