@@ -13,11 +13,15 @@ import os
 import platform
 import sys
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from robustqa.lm.base import ChatRequest
+from robustqa.lm.fake import FakeLM
 
 
 def utc_now() -> str:
@@ -89,3 +93,20 @@ def write_result(path: Path, result: dict[str, Any]) -> None:
     folder first."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+
+
+def sentence_echo_fake() -> FakeLM:
+    """FakeLM whose replies are sentences of the prompt (deterministic), so filters and the audit have something to
+    attribute; it costs nothing, which isolates the framework's own time. Figures from it check plumbing only."""
+
+    def reply(req: ChatRequest) -> str:
+        text = req.messages[-1][1]
+        pieces = [p.strip() for p in text.replace("\n", " ").split(". ") if len(p.split()) >= 5]
+        if not pieces:
+            return "What is described here?"
+        pick = pieces[zlib.crc32(text.encode()) % len(pieces)]
+        task = text.strip().split("\n\n")[-1].lower()  # the instruction comes last
+        asks_question = "question" in task and "write" in task
+        return f"What does the text say about {pick.rstrip('.?')}?" if asks_question else pick
+
+    return FakeLM(default=reply, model_id="fake-sentence-echo")

@@ -22,18 +22,17 @@ import platform
 import sys
 import tempfile
 import time
-import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import yaml
+from _common import sentence_echo_fake  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 from robustqa.audit import run_audit
 from robustqa.io.loaders import load_documents
-from robustqa.lm.base import LM, ChatRequest
+from robustqa.lm.base import LM
 from robustqa.lm.factory import make_lm
-from robustqa.lm.fake import FakeLM
 from robustqa.registry import get_strategy
 from robustqa.runner import generate_records
 from robustqa.segment import sentences
@@ -42,22 +41,6 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "coverage.json"
 DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "xquad_en_dev.json"
 GOAL = 0.95  # robust coverage at one question per sentence
-
-
-def sentence_echo_fake() -> FakeLM:
-    """FakeLM whose replies are sentences of the prompt (deterministic), so the audit can attribute them."""
-
-    def reply(req: ChatRequest) -> str:
-        text = req.messages[-1][1]
-        pieces = [p.strip() for p in text.replace("\n", " ").split(". ") if len(p.split()) >= 5]
-        if not pieces:
-            return "What is described here?"
-        pick = pieces[zlib.crc32(text.encode()) % len(pieces)]
-        task = text.strip().split("\n\n")[-1].lower()  # the instruction comes last
-        asks_question = "question" in task and "write" in task
-        return f"What does the text say about {pick.rstrip('.?')}?" if asks_question else pick
-
-    return FakeLM(default=reply, model_id="fake-sentence-echo")
 
 
 def build_strategy(spec: str) -> Any:

@@ -21,16 +21,16 @@ import platform
 import sys
 import tempfile
 import time
-import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from _common import sentence_echo_fake  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 from robustqa.audit import run_audit
 from robustqa.io.loaders import load_documents
 from robustqa.lm.base import LM, ChatRequest
 from robustqa.lm.factory import make_lm
-from robustqa.lm.fake import FakeLM
 from robustqa.registry import get_strategy
 from robustqa.runner import RunSummary, generate_records
 from robustqa.types import Document
@@ -57,23 +57,6 @@ def machine() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "load_average_at_start": list(os.getloadavg()),
     }
-
-
-def sentence_echo_fake() -> FakeLM:
-    """A FakeLM that answers with a document-looking sentence from its prompt (so filters and the audit have
-    something to attribute): it costs nothing, which isolates the framework's own time."""
-
-    def reply(req: ChatRequest) -> str:
-        text = req.messages[-1][1]
-        pieces = [p.strip() for p in text.replace("\n", " ").split(". ") if len(p.split()) >= 5]
-        if not pieces:
-            return "What is described here?"
-        pick = pieces[zlib.crc32(text.encode()) % len(pieces)]
-        task = text.strip().split("\n\n")[-1].lower()  # the instruction comes last
-        asks_question = "question" in task and "write" in task
-        return f"What does the text say about {pick.rstrip('.?')}?" if asks_question else pick
-
-    return FakeLM(default=reply, model_id="fake-sentence-echo")
 
 
 def p5_throughput(prompt_docs: list[Document], n_prompts: int, new_tokens: int, dtype: str) -> dict[str, Any]:
