@@ -42,3 +42,23 @@ def real_docs(xquad_paragraphs):
     from robustqa.types import Document
 
     return [Document(doc_id, text) for doc_id, text in xquad_paragraphs[:3]]
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models gain nothing from a second thread, and on a busy machine torch's thread pool spins: one step
+    took 25x longer with 2 threads than with 1 while other jobs ran."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, xquad_paragraphs):
+    """A tiny randomly initialised causal LM with the embedded model's tokenizer, built locally (no download)."""
+    from robustqa.training.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny"), [text for _, text in xquad_paragraphs[:15]])

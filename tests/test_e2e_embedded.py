@@ -30,6 +30,8 @@ def test_generate_naive_with_the_embedded_model(tmp_path, xquad_paragraphs):
         "--no-progress",
         "--seed",
         "7",
+        "--config",
+        str(config),
     )
     assert proc.returncode == 0, proc.stderr
     kept = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]

@@ -17,7 +17,6 @@ from robustqa.training.leakage import PlantedAttack, leak_signals, load_attacks,
 from robustqa.training.metrics import exact_match, normalize_answer, position_bucket, token_f1
 from robustqa.training.sft import load_rows, make_trainer, train_student
 from robustqa.training.stats import paired_bootstrap
-from robustqa.training.tiny import build_tiny_model
 from typer.testing import CliRunner
 
 from robustqa.errors import ConfigError, InputError
@@ -29,19 +28,7 @@ def squad_file(shared_data):
     return shared_data / "xquad_en_dev.json"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    # Tiny models gain nothing from a second thread, and on a busy machine torch's thread pool spins: one step
-    # took 25x longer with 2 threads than with 1 while other jobs ran.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory, xquad_paragraphs):
-    return build_tiny_model(tmp_path_factory.mktemp("tiny"), [text for _, text in xquad_paragraphs[:15]])
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # fixtures in conftest.py
 
 
 @pytest.fixture(scope="module")

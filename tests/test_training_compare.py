@@ -6,33 +6,18 @@ import json
 import time
 
 import pytest
-import torch
 import typer
 import yaml
 from robustqa.training.compare import run_experiment
 from robustqa.training.experiment import Experiment
 from robustqa.training.generation import generate_kept
-from robustqa.training.tiny import build_tiny_model
 from typer.testing import CliRunner
 
 from robustqa.errors import ConfigError
 from robustqa.lm.fake import FakeLM
 from robustqa.types import Document
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    # Tiny models gain nothing from a second thread, and on a busy machine torch's thread pool spins: one step
-    # took 25x longer with 2 threads than with 1 while other jobs ran.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory, xquad_paragraphs):
-    return build_tiny_model(tmp_path_factory.mktemp("tiny"), [text for _, text in xquad_paragraphs[:15]])
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # fixtures in conftest.py
 
 
 def _teacher(spec):
