@@ -16,9 +16,7 @@ With `--lm fake` the answers are sentences echoed from the prompt: figures test 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -27,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from _common import sentence_echo_fake  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _common import machine_info, sentence_echo_fake, write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 from robustqa.audit import run_audit
 from robustqa.io.loaders import load_documents
@@ -97,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    load_at_start = list(os.getloadavg())
     docs = load_documents([args.data])[: args.paragraphs]
     n_sentences = sum(len(sentences(d.text, d.id)) for d in docs)
     ratios = [float(r) for r in args.ratios.split(",")]
@@ -151,11 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": started,
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-            "load_average_at_start": list(os.getloadavg()),
-        },
+        "machine": machine_info(load_at_start),
         "lm": lm.model_id,
         "data": str(args.data),
         "paragraphs": len(docs),
@@ -167,8 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         "note": "FakeLM run: plumbing only, not a model's coverage" if args.lm == "fake" else "",
     }
     print(f"robust coverage at 1 q/sentence: {at_one} (goal >= {GOAL}): {result['verdict']}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+    write_result(args.out, result)
     print(f"wrote {args.out}")
     return 0
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -25,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from _common import sentence_echo_fake  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _common import machine_info, sentence_echo_fake, write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 from robustqa.audit import run_audit
 from robustqa.io.loaders import load_documents
@@ -49,14 +47,7 @@ GOALS = {
 def machine() -> dict[str, Any]:
     import torch
 
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "load_average_at_start": list(os.getloadavg()),
-    }
+    return machine_info(torch=torch.__version__, torch_threads=torch.get_num_threads())
 
 
 def p5_throughput(prompt_docs: list[Document], n_prompts: int, new_tokens: int, dtype: str) -> dict[str, Any]:
@@ -254,8 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'figure':45} {'value':>9} {'goal':>8}  verdict")
     for row in result["table"]:
         print(f"{row['figure']:45} {fmt(row['value']):>9} {row['goal']:>8}  {row['verdict']}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+    write_result(args.out, result)
     print(f"wrote {args.out}")
     return 0
 
