@@ -1,11 +1,13 @@
 """`consistency` QA filter: do the k answers sampled from ONE request agree? Keep the majority answer.
 
 The answerer returns k samples per item from one request (`answerer: {name: context, samples: k,
-temperature: 0.7}`). Two samples agree when their normalised texts are equal, their token F1 reaches
-`match_f1`, or (with embeddings) their MiniLM cosine reaches `match_cosine`. The representative is the sample
-that agrees with the most samples (the earliest on ties); agreement = that count / k. The pair is kept when
-agreement reaches `min_agreement`, and its answer becomes the representative (the reason says so when it
-changes). No LM call.
+temperature: 0.7}`). Samples are compared on their claims, the content words beyond the question
+(`text_match.claim_text`): "The person who performed the anthem is Lady Gaga" and "... is Jared Allen" share
+the restated question, not an answer. Two samples agree when their claims are equal, their claims' token F1
+reaches `match_f1`, or (with embeddings) the MiniLM cosine of their claims reaches `match_cosine`. The
+representative is the sample that agrees with the most samples (the earliest on ties); agreement = that
+count / k. The pair is kept when agreement reaches `min_agreement`, and its answer becomes the representative
+(the reason says so when it changes). No LM call.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from robustqa.components import Candidate, QAFilter
 from robustqa.lm.base import LM
 from robustqa.types import Decision, Document
 
-from .text_match import normalize, token_f1
+from .text_match import claim_text, token_f1
 
 
 class Consistency(QAFilter):
@@ -55,7 +57,7 @@ class Consistency(QAFilter):
                 True,
                 "fewer than 2 samples: agreement not measured (set the answerer's samples > 1)",
             )
-        agree = self.agreement_matrix(samples)
+        agree = self.agreement_matrix(samples, cand.question)
         support = agree.sum(axis=1)
         best = int(np.argmax(support))  # argmax takes the earliest on ties
         agreement = float(support[best]) / len(samples)
@@ -73,18 +75,18 @@ class Consistency(QAFilter):
             reason += f"; answer replaced by the majority representative (sample {best})"
         return Decision(self.name, round(agreement, 4), kept, reason)
 
-    def agreement_matrix(self, samples: Sequence[str]) -> np.ndarray:
-        """agree[i, j]: do samples i and j say the same thing? (symmetric, True on the diagonal)"""
+    def agreement_matrix(self, samples: Sequence[str], question: str = "") -> np.ndarray:
+        """agree[i, j]: do samples i and j claim the same thing? (symmetric, True on the diagonal)"""
         k = len(samples)
         agree = np.eye(k, dtype=bool)
-        normal = [normalize(s) for s in samples]
+        claims = [claim_text(s, question) for s in samples]
         for i in range(k):
             for j in range(i + 1, k):
-                same = normal[i] == normal[j] or token_f1(samples[i], samples[j]) >= self.match_f1
+                same = claims[i] == claims[j] or token_f1(claims[i], claims[j]) >= self.match_f1
                 agree[i, j] = agree[j, i] = same
         if self.use_embeddings:
             from .embeddings import embed
 
-            vectors = embed(list(samples))
+            vectors = embed(claims)
             agree |= (vectors @ vectors.T) >= self.match_cosine
         return agree

@@ -49,3 +49,21 @@ def containment(answer: str, evidence: str) -> float:
         return 1.0
     available = set(tokens(evidence))
     return sum(t in available for t in claimed) / len(claimed)
+
+
+def claim_tokens(answer: str, question: str) -> list[str]:
+    """The answer's content tokens that the question does not already contain: what the answer claims.
+    A small model restates the question at length ("The person who performed the anthem is ..."), and
+    those echoed words say nothing about whether the answer is right."""
+    asked = set(tokens(question))
+    return [t for t in content_tokens(answer) if t not in asked]
+
+
+def claim_text(answer: str, question: str) -> str:
+    """`claim_tokens` joined, or the normalised answer when it claims nothing beyond the question."""
+    return " ".join(claim_tokens(answer, question)) or normalize(answer)
+
+
+def claim_f1(a: str, b: str, question: str) -> float:
+    """Token F1 of two answers to one question, over their claims (the restated question left out)."""
+    return token_f1(claim_text(a, question), claim_text(b, question))

@@ -35,18 +35,63 @@ def test_text_match_helpers():
 
 def test_verifier_keeps_supported_and_rejects_unsupported_answers_with_scores():
     supported = _candidate("It was opened in 1937.")
-    invented = _candidate("It was opened by Napoleon in Paris in 1852.")
+    off_target = _candidate("It was opened after a long public debate.")
     lm = FakeLM(rules=[("When was the bridge opened?", "In 1937.")])
-    decisions = Verifier(semantic=False).judge([supported, invented], {"d": DOC}, lm)
+    decisions = Verifier(semantic=False).judge([supported, off_target], {"d": DOC}, lm)
     assert [d.kept for d in decisions] == [True, False]
-    assert all(d.filter == "verifier" and "lexical" in d.reason and "round_trip" in d.reason for d in decisions)
-    assert decisions[1].reason.startswith("unsupported")
+    assert decisions[0].reason.startswith("supported") and "lexical" in decisions[0].reason
+    assert "round_trip" in decisions[0].reason
+    # "long public debate": none of the claim is in the target, so no model call is spent on it.
+    assert decisions[1].reason.startswith("answer not in the target: 0.00 of its claim")
     assert supported.meta["verifier"]["round_trip_answer"] == "In 1937."
     assert supported.meta["verifier"]["lexical"] == 1.0
-    # One round-trip request per pair, shown the target span only, not the whole context.
-    assert len(lm.calls) == 2
+    # One round-trip request for the pair that passed the hard checks, shown the target span only.
+    assert len(lm.calls) == 1
     system = lm.calls[0].messages[0][1]
     assert TARGET in system and "Intro sentence" not in system
+
+
+def test_verifier_rejects_invented_numbers_and_names_before_any_model_call():
+    lm = FakeLM(default="It was opened in 1937 by Napoleon.")
+    invented = _candidate("The bridge was opened by Napoleon in Paris in 1852.")
+    in_question = _candidate("It opened in 1937.", question="When did Mayor Smith open the bridge?")
+    decisions = Verifier(semantic=False).judge([invented, in_question], {"d": DOC}, lm)
+    assert not any(d.kept for d in decisions) and lm.calls == []
+    assert decisions[0].reason == "invented specifics: 'Napoleon', 'Paris', '1852' not in the context"
+    assert invented.meta["verifier"]["missing_specifics"] == ["Napoleon", "Paris", "1852"]
+    assert "'Mayor', 'Smith'" in decisions[1].reason
+    # Specifics found anywhere in the context pass the check (here "Intro" outside the target).
+    elsewhere = _candidate("It was opened in 1937, after the Intro.")
+    assert Verifier(semantic=False, round_trip=False).judge([elsewhere], {"d": DOC}, lm)[0].kept
+    # Switched off, the invented answer is judged on its scores only (none of its claim is in the target).
+    lax = Verifier(semantic=False, round_trip=False, specifics=False, min_lexical=0.0)
+    assert lax.judge([invented], {"d": DOC}, lm)[0].reason == "unsupported: support 0.00 (lexical 0.00) < 0.5"
+
+
+def test_verifier_judges_the_claim_not_the_restated_question():
+    # Everything this answer says is in the question: it claims nothing.
+    echo = _candidate("The bridge was opened.", question="When was the bridge opened to traffic?")
+    decision = Verifier(semantic=False).judge([echo], {"d": DOC}, FakeLM())[0]
+    assert not decision.kept and decision.reason == "answer claims nothing beyond its question"
+    # The re-answer restates the question too, but claims another year: the round trip does not agree.
+    cand = _candidate("The bridge was opened in 1937.")
+    other_year = FakeLM(default="The bridge was opened in 1936.")
+    decision = Verifier(semantic=False, round_trip_weight=1.0).judge([cand], {"d": DOC}, other_year)[0]
+    assert cand.meta["verifier"]["round_trip"] == 0.0
+    assert decision.score == pytest.approx(0.5)
+
+
+def test_verifier_round_trip_counts_with_its_weight():
+    cand = _candidate("It was opened in 1937.")
+    agreeing = FakeLM(default="In 1937.")
+    for weight, expected in ((0.5, 1.0), (0.0, 1.0)):
+        assert Verifier(semantic=False, round_trip_weight=weight).judge([cand], {"d": DOC}, agreeing)[0].score == (
+            pytest.approx(expected)
+        )
+    refusing = FakeLM(default="Not in the text.")
+    # lexical 1.0 and round trip 0.0 at weight 0.5: (1.0 + 0.0 * 0.5) / 1.5.
+    decision = Verifier(semantic=False, min_support=0.7).judge([cand], {"d": DOC}, refusing)[0]
+    assert decision.score == pytest.approx(2 / 3, abs=1e-3) and not decision.kept
 
 
 def test_verifier_rejects_questions_not_about_the_target_without_a_model_call():
@@ -58,14 +103,6 @@ def test_verifier_rejects_questions_not_about_the_target_without_a_model_call():
     assert lm.calls == []
     # Switched off, the same pair is judged on its answer's support.
     assert Verifier(semantic=False, min_question_overlap=0).judge([generic], {"d": DOC}, lm)[0].kept
-
-
-def test_verifier_round_trip_refusal_lowers_support():
-    cand = _candidate("It was opened in 1937.")
-    refusing = FakeLM(default="Not in the text.")
-    decision = Verifier(semantic=False, min_support=0.6).judge([cand], {"d": DOC}, refusing)[0]
-    assert cand.meta["verifier"]["round_trip"] == 0.0
-    assert decision.score == pytest.approx(0.5) and not decision.kept
 
 
 def test_verifier_without_any_score_is_a_config_error():
@@ -89,6 +126,19 @@ def test_consistency_rejects_disagreeing_samples_and_passes_single_samples():
     assert not d_split.kept and d_split.score == pytest.approx(1 / 3, abs=1e-3)
     assert split.answer == "A"  # a rejected pair keeps its answer
     assert d_single.kept and d_single.score is None and "not measured" in d_single.reason
+
+
+def test_consistency_compares_claims_not_the_restated_question():
+    q = "Who performed the national anthem?"
+    samples = [
+        "The person who performed the national anthem was Lady Gaga.",
+        "The person who performed the national anthem was Jared Allen.",
+        "Lady Gaga.",
+    ]
+    cand = _candidate(samples[0], samples=samples, question=q)
+    decision = Consistency(use_embeddings=False).judge([cand], {"d": DOC}, FakeLM())[0]
+    # Samples 0 and 2 claim "lady gaga"; sample 1 shares only the restated question with them.
+    assert cand.meta["consistency"]["cluster"] == [0, 2] and decision.score == pytest.approx(2 / 3, abs=1e-3)
 
 
 def _robust_fake_lm() -> FakeLM:

@@ -1,0 +1,45 @@
+"""Specifics of a text: its numbers and proper names, the details a small model invents most often.
+
+The verifier requires every specific of a question and its answer to occur in the context the answerer saw:
+"October 23, 2023" or "Josh Norman" in an answer about a paragraph that names neither is invented, however
+fluent the rest of the answer is and however often the same model repeats it. Proper names are capitalised
+words that do not start a sentence (a name that opens a sentence is missed: the check never rejects for it).
+"""
+
+from __future__ import annotations
+
+import re
+
+from .text_match import tokens
+
+# A word: letters (any script), digits, inner apostrophes or hyphens.
+_WORD = re.compile(r"[^\W_](?:[\w'’\-]*[^\W_])?")
+# List markers ("1.", "2)") and Markdown emphasis are layout, not claims.
+_LIST_MARKER = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+", re.MULTILINE)
+_SENTENCE_END = re.compile(r"[.!?:;\n]\s*[\"'“‘(\[]*\s*$")
+_STOP_CAPS = {"I", "I'm", "I've", "I'd", "I'll", "OK"}
+_POSSESSIVE = re.compile(r"['’]s$")
+
+
+def specifics(text: str) -> list[str]:
+    """Numbers and proper names of `text`, in order, without repeats (as written)."""
+    text = _LIST_MARKER.sub(" ", text.replace("*", " ").replace("_", " "))
+    found: dict[str, None] = {}
+    for match in _WORD.finditer(text):
+        word = _POSSESSIVE.sub("", match.group())  # "Empire's" claims "Empire"
+        if any(ch.isdigit() for ch in word):
+            found[word] = None
+        elif word[0].isupper() and word not in _STOP_CAPS and not _starts_sentence(text, match.start()):
+            found[word] = None
+    return list(found)
+
+
+def missing_specifics(text: str, evidence: str) -> list[str]:
+    """The specifics of `text` with a token that never occurs in `evidence` (case and punctuation ignored)."""
+    available = set(tokens(evidence))
+    return [word for word in specifics(text) if any(t not in available for t in tokens(word))]
+
+
+def _starts_sentence(text: str, start: int) -> bool:
+    before = text[max(0, start - 8) : start]
+    return not text[:start].strip() or bool(_SENTENCE_END.search(before))
