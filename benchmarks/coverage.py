@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -55,6 +56,12 @@ def build_strategy(spec: str) -> Any:
     return get_strategy(name, **params)
 
 
+def split_specs(text: str) -> list[str]:
+    """`naive,robust@consistency_k=1,attempts=4` -> [`naive`, `robust@consistency_k=1,attempts=4`]: a comma
+    followed by `key=` continues the parameters of the spec before it."""
+    return [s for s in re.split(r",(?![\w.]+=)", text) if s]
+
+
 def audit_row(summary: dict[str, Any]) -> dict[str, Any]:
     """The audit's figures this benchmark reports for one run (meanings: docs/audit.md)."""
     ds = summary["datasets"][0]
@@ -71,6 +78,7 @@ def audit_row(summary: dict[str, Any]) -> dict[str, Any]:
         "top10_share": conc["top10_share"],
         "seed_prompt_mean_jaccard": (ds["convergence"].get("by_seed_prompt") or {}).get("mean_jaccard"),
         "groundedness": ds["groundedness"]["share"],
+        "invented_specifics": ds["invented_specifics"]["share"],
         "duplicate_share": ds["duplicates"]["share_with_duplicate"],
         "unattributable": ds["records"]["unattributable"],
     }
@@ -103,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmpdir:
         folder = args.keep or Path(tmpdir)
-        for spec in args.strategies.split(","):
+        for spec in split_specs(args.strategies):
             strategy = build_strategy(spec)
             for ratio in ratios:
                 budget = max(1, round(ratio * n_sentences))

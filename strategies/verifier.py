@@ -7,7 +7,7 @@ Hard checks, each rejecting before any model call:
 1. the question shares at least `min_question_overlap` content words with the evidence (the target span;
    the context when the item has no target): a generic question is not about the target;
 2. `specifics`: every number and proper name of the question and the answer occurs in the context the
-   answerer saw (`specifics.missing_specifics`): "October 23, 2023" or "Josh Norman" in an answer about a
+   answerer saw (`robustqa.specifics`): "October 23, 2023" or "Josh Norman" in an answer about a
    paragraph that names neither is invented;
 3. the answer claims something (a content word beyond the question), and at least `min_lexical` of its claim
    occurs in the evidence.
@@ -29,9 +29,9 @@ from collections.abc import Mapping, Sequence
 from robustqa.components import Candidate, QAFilter
 from robustqa.errors import ConfigError
 from robustqa.lm.base import LM, ChatRequest
+from robustqa.specifics import missing_specifics
 from robustqa.types import Decision, Document
 
-from .specifics import missing_specifics
 from .text_match import claim_f1, claim_text, claim_tokens, content_tokens, tokens
 
 ROUND_TRIP_PROMPT = (

@@ -241,6 +241,21 @@ def test_groundedness_threshold(tmp_path):
     assert s["groundedness"]["mean_containment"] == pytest.approx(0.5)
 
 
+def test_invented_specifics_are_numbers_and_names_absent_from_the_document(tmp_path):
+    doc, spans = ten_sentence_doc()
+    plain = target_row(doc, spans[1], 1)  # names nothing
+    # "Golfwood" occurs in the document (sentence 6), elsewhere than the target: not invented.
+    named = dict(target_row(doc, spans[2], 2), answer="Charliewood, next to Golfwood.")
+    invented = dict(target_row(doc, spans[3], 3), answer="Deltawood was founded by Napoleon in 1852.")
+    s = audit(tmp_path, [plain, named, invented], [doc])
+    figure = s["invented_specifics"]
+    assert (figure["checked"], figure["answers_with_specifics"], figure["answers_with_invented"]) == (3, 2, 1)
+    assert figure["share"] == pytest.approx(1 / 3)
+    assert figure["examples"] == [
+        {"line": 3, "question": "What does the text say about deltawood?", "invented": ["Napoleon", "1852"]}
+    ]
+
+
 def test_convergence_by_seed_prompt_equal_budgets(tmp_path):
     doc, spans = ten_sentence_doc()
     rows = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from robustqa.strategies.specifics import missing_specifics, specifics
+from robustqa.specifics import missing_specifics, specifics
 
 
 def test_numbers_and_names_inside_sentences_are_specifics():

@@ -1,8 +1,9 @@
 """Pass over one QA dataset: stream its rows in chunks and keep only what the metrics need.
 
 Per row: the resolved document, target offsets, the query vector (question + answer), the answer's binary word
-vector and distinct-word count (groundedness), payload checks (done here, so answer texts are never all held),
-group labels, and the question text (needed by the near-duplicate search).
+vector and distinct-word count (groundedness), the answer's numbers and proper names (invented specifics), payload
+checks (done here, so answer texts are never all held), group labels, and the question text (needed by the
+near-duplicate search).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
+from ..specifics import specifics
 from .config import AuditConfig
 from .corpus import CorpusIndex
 from .payloads import NgramMatcher
@@ -44,6 +46,7 @@ class EncodedDataset:
     strategy: list[str | None]
     seed_prompt: list[str | None]
     questions: list[str]
+    answer_specifics: list[tuple[str, ...]]
     lines: np.ndarray
     resolution: Counter = field(default_factory=Counter)
 
@@ -69,6 +72,7 @@ def encode_dataset(
     strategy: list[str | None] = []
     seed_prompt: list[str | None] = []
     questions: list[str] = []
+    answer_specifics: list[tuple[str, ...]] = []
     for chunk in iter_rows(path, config.chunk_size, config.include_rejected, stats):
         doc, group, ts, te, cs, ce = _resolve(chunk, corpus, group_ids, resolution)
         q_counts, _ = corpus.encode([r.question for r in chunk])
@@ -95,6 +99,7 @@ def encode_dataset(
         strategy.extend(r.strategy for r in chunk)
         seed_prompt.extend(r.seed_prompt for r in chunk)
         questions.extend(r.question for r in chunk)
+        answer_specifics.extend(tuple(specifics(a)) for a in answers)
 
     width = len(corpus.vocabulary)
     groups = [g for g, _ in sorted(group_ids.items(), key=lambda kv: kv[1])]
@@ -118,6 +123,7 @@ def encode_dataset(
         strategy=strategy,
         seed_prompt=seed_prompt,
         questions=questions,
+        answer_specifics=answer_specifics,
         lines=_cat(parts["line"], np.int64),
         resolution=resolution,
     )

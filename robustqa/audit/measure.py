@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from ..specifics import invented
+from ..specifics import tokens as specific_tokens
 from . import metrics as M
 from .attribution import METHODS, STATUS, Attribution
 from .config import AuditConfig
@@ -97,6 +99,7 @@ def measure(data: EncodedDataset, att: Attribution, corpus: CorpusIndex, config:
             "share": M.share((grounded[checked] >= config.groundedness_threshold).sum(), checked.sum()),
             "mean_containment": _mean(grounded[checked]),
         },
+        "invented_specifics": _invented_specifics(data, att, corpus, attributed),
         "duplicates": {
             "threshold": config.duplicate_threshold,
             "pairs": dup.pairs,
@@ -148,6 +151,36 @@ def _groundedness(data, att: Attribution, corpus: CorpusIndex, attributed: np.nd
     checked = attributed & (data.answer_distinct > 0)
     containment = np.where(checked, found / np.maximum(data.answer_distinct, 1), np.nan)
     return containment, checked
+
+
+def _invented_specifics(data, att: Attribution, corpus: CorpusIndex, attributed: np.ndarray) -> dict:
+    """Answers naming a number or proper name that their document never mentions (robustqa.specifics): the
+    fluent details a small model invents, which containment alone does not weigh."""
+    rows = np.flatnonzero(attributed & (att.doc >= 0))
+    rows = rows[np.argsort(att.doc[rows], kind="stable")]  # one document's vocabulary in memory at a time
+    with_specifics = with_invented = 0
+    examples: list[dict] = []
+    vocabulary: tuple[int, set[str]] = (-1, set())
+    for i in rows:
+        words = data.answer_specifics[i]
+        if not words:
+            continue
+        with_specifics += 1
+        d = int(att.doc[i])
+        if vocabulary[0] != d:
+            vocabulary = (d, set(specific_tokens(corpus.documents[d].text)))
+        missing = invented(list(words), vocabulary[1])
+        if missing:
+            with_invented += 1
+            examples.append({"line": int(data.lines[i]), "question": data.questions[i], "invented": missing[:5]})
+    examples.sort(key=lambda e: e["line"])
+    return {
+        "checked": len(rows),
+        "answers_with_specifics": with_specifics,
+        "answers_with_invented": with_invented,
+        "share": M.share(with_invented, len(rows)),
+        "examples": examples[:5],
+    }
 
 
 def _records(data: EncodedDataset, att: Attribution) -> dict:

@@ -45,6 +45,7 @@ TABLE_ROWS: list[tuple[str, tuple[str, ...], str]] = [
     ("questions on instruction-like spans", ("injection", "question_share_on_instruction_spans"), "p"),
     ("answers carrying an injection", ("injection", "answers_carrying_injection"), "d"),
     ("groundedness", ("groundedness", "share"), "p"),
+    ("answers with invented specifics", ("invented_specifics", "share"), "p"),
     ("near-duplicate pairs", ("duplicates", "pairs"), "d"),
     ("questions with a near-duplicate", ("duplicates", "share_with_duplicate"), "p"),
     ("redundant share", ("duplicates", "redundant_share"), "p"),

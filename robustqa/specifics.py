@@ -1,6 +1,7 @@
 """Specifics of a text: its numbers and proper names, the details a small model invents most often.
 
-The verifier requires every specific of a question and its answer to occur in the context the answerer saw:
+Used by the verifier (robustqa.strategies.verifier) and by the audit's `invented_specifics` figure. The verifier
+requires every specific of a question and its answer to occur in the context the answerer saw:
 "October 23, 2023" or "Josh Norman" in an answer about a paragraph that names neither is invented, however
 fluent the rest of the answer is and however often the same model repeats it. Proper names are capitalised
 words that do not start a sentence (a name that opens a sentence is missed: the check never rejects for it).
@@ -10,8 +11,6 @@ from __future__ import annotations
 
 import re
 
-from .text_match import tokens
-
 # A word: letters (any script), digits, inner apostrophes or hyphens.
 _WORD = re.compile(r"[^\W_](?:[\w'’\-]*[^\W_])?")
 # List markers ("1.", "2)") and Markdown emphasis are layout, not claims.
@@ -19,6 +18,7 @@ _LIST_MARKER = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+", re.MULTILINE)
 _SENTENCE_END = re.compile(r"[.!?:;\n]\s*[\"'“‘(\[]*\s*$")
 _STOP_CAPS = {"I", "I'm", "I've", "I'd", "I'll", "OK"}
 _POSSESSIVE = re.compile(r"['’]s$")
+_TOKEN = re.compile(r"[^\W_]+")
 
 
 def specifics(text: str) -> list[str]:
@@ -36,8 +36,17 @@ def specifics(text: str) -> list[str]:
 
 def missing_specifics(text: str, evidence: str) -> list[str]:
     """The specifics of `text` with a token that never occurs in `evidence` (case and punctuation ignored)."""
-    available = set(tokens(evidence))
-    return [word for word in specifics(text) if any(t not in available for t in tokens(word))]
+    return invented(specifics(text), set(tokens(evidence)))
+
+
+def invented(words: list[str], available: set[str]) -> list[str]:
+    """The words with a token missing from `available` (a set of `tokens` of the evidence)."""
+    return [word for word in words if any(t not in available for t in tokens(word))]
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased runs of letters and digits: punctuation and case never decide whether a name occurs."""
+    return _TOKEN.findall(text.lower())
 
 
 def _starts_sentence(text: str, start: int) -> bool:
