@@ -141,9 +141,13 @@ def test_cli_audit_with_docs_and_compare(tmp_path, cli):
         str(other),
     ]
     args += ["--payloads", str(payloads), "--instruction-scorer", scorer]
+    # robustqa's side file of rejected pairs is pointed at, not audited.
+    side = qa.with_name(qa.stem + ".rejected.jsonl")
+    side.write_text('{"question": "q", "answer": "a", "kept": false}\n' * 2, encoding="utf-8")
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "coverage" in result.output and "report.html" in result.output
+    assert "invented specifics" in result.output and f"2 rejected pairs, with reasons, in {side}" in result.output
     summary = json.loads((out / "audit.json").read_text(encoding="utf-8"))
     assert summary["corpus"]["documents"] == 3  # both --docs paths were loaded
     assert summary["corpus"]["instruction_scorer"] == scorer

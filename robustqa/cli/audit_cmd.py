@@ -122,7 +122,7 @@ def audit(
         config=config,
     )
     for summary in result.summary["datasets"]:
-        typer.echo(_line(summary))
+        typer.echo(_line(summary) + _rejected_note(Path(summary["path"])))
     typer.echo(f"audit: {out / 'audit.json'}   report: {out / 'report.html'}")
 
 
@@ -141,8 +141,22 @@ def _line(s: dict) -> str:
         f"hijack {pct(s['markup_hijack']['share'])}, "
         f"instruction spans {pct(s['injection']['question_share_on_instruction_spans'])}, "
         f"grounded {pct(s['groundedness']['share'])}, "
+        f"invented specifics {pct(s['invented_specifics']['share'])}, "
         f"duplicates {pct(s['duplicates']['share_with_duplicate'])}"
     )
+
+
+def _rejected_note(path: Path) -> str:
+    """Points at robustqa's side file of rejected pairs, which the audit does not read (their reasons are
+    there)."""
+    from robustqa.runner import rejected_path
+
+    side = rejected_path(path)
+    if not side.is_file():
+        return ""
+    with side.open("rb") as fh:
+        count = sum(1 for line in fh if line.strip())
+    return f"; {count} rejected pairs, with reasons, in {side}" if count else ""
 
 
 def _saturation(coverage: dict) -> str:
