@@ -12,6 +12,8 @@ Definition (the audit's, `robustqa.audit`, docs/audit.md "groundedness"; nothing
 - Share = supported / checked, where checked = kept records whose evidence was found and whose answer has a
   content word (the audit's `groundedness.share`). Also reported: `share_of_kept` = supported / all kept
   records, counting unattributable records and answers without content words as unsupported.
+Also reported: `invented_specifics`, the audit's share of attributed answers naming a number or proper name
+their document never mentions (robustqa.specifics; docs/audit.md).
 Records are audited in two groups, with and without a target, so each kind of evidence has its own figure;
 the overall figure sums the two (attribution of a record never depends on other records). Wilson 95%
 intervals. Rejected records (`kept: false`) are counted and skipped.
@@ -96,7 +98,7 @@ def audit_group(rows: Sequence[dict], documents: Sequence[Document], threshold: 
     qa.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     config = AuditConfig(groundedness_threshold=threshold)
     summary = run_audit(qa, documents, config=config, write_report=False).summary["datasets"][0]
-    g, records = summary["groundedness"], summary["records"]
+    g, records, invented = summary["groundedness"], summary["records"], summary["invented_specifics"]
     return {
         "kept": records["audited"],
         "attributed": records["attributed"],
@@ -106,6 +108,8 @@ def audit_group(rows: Sequence[dict], documents: Sequence[Document], threshold: 
         "checked": g["checked"],
         "supported": g["supported"],
         "mean_containment": g["mean_containment"],
+        "specifics_checked": invented["checked"],
+        "with_invented_specifics": invented["answers_with_invented"],
     }
 
 
@@ -124,6 +128,9 @@ def combine(parts: dict[str, dict | None]) -> dict[str, Any]:
         "share": wilson(supported, checked),
         "share_of_kept": wilson(supported, kept),
         "mean_containment": round(weighted / checked, 4) if checked else None,
+        "invented_specifics": wilson(
+            sum(p["with_invented_specifics"] for p in present), sum(p["specifics_checked"] for p in present)
+        ),
     }
 
 
@@ -264,13 +271,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for name, path in files:
             datasets.append(measure_dataset(path, documents, args.threshold, workdir, name))
 
-    print(f"{'dataset':28} {'evidence':10} {'supported/checked  share [95% CI]':>36} {'of kept':>26}")
+    print(
+        f"{'dataset':28} {'evidence':10} {'supported/checked  share [95% CI]':>36} {'of kept':>26} "
+        f"{'invented specifics':>26}"
+    )
     for d in datasets:
         for kind, part in d["by_evidence"].items():
             if part is not None:
                 print(f"{d['name']:28} {kind:10} {_fmt(part['share']):>36}")
         o = d["overall"]
-        print(f"{d['name']:28} {'all':10} {_fmt(o['share']):>36} {_fmt(o['share_of_kept']):>26}")
+        print(
+            f"{d['name']:28} {'all':10} {_fmt(o['share']):>36} {_fmt(o['share_of_kept']):>26} "
+            f"{_fmt(o['invented_specifics']):>26}"
+        )
     robust = {d["name"]: d["overall"]["share"] for d in datasets if _is_robust(d)}
     verdict = {
         n: "not measured" if not f["n"] else ("met" if f["share"] >= GOAL else "MISSED") for n, f in robust.items()

@@ -72,6 +72,8 @@ def test_hand_built_dataset(qa, tmp_path):
     assert low < 0.6 < high
     # containments: target 1, 0, 0, 0.5; retrieval 1 -> mean 2.5 / 5
     assert overall["mean_containment"] == 0.5
+    # "London" is the one name no sentence of the document mentions ("France" and "Loire" are there).
+    assert (overall["invented_specifics"]["k"], overall["invented_specifics"]["n"]) == (1, 6)
 
 
 def test_threshold_is_inclusive_and_configurable(qa, tmp_path):
