@@ -25,12 +25,8 @@ FOOTER = "Share this article on Facebook\nSubscribe to our newsletter for the la
 
 
 def _real_lm():
-    try:
-        from robustqa.lm.factory import make_lm
-    except ImportError:  # the factory is not there yet: the same backend directly
-        from robustqa.lm.hf import HFLM
+    from robustqa.lm.factory import make_lm
 
-        return HFLM()
     return make_lm("hf")
 
 
