@@ -47,6 +47,13 @@ _BANNER = re.compile(
     r"|\u00a9|\(c\) \d{4}",
     re.I,
 )
+# A line that opens with a call to subscribe ("Subscribe to the X YouTube Channel for ..."): only at the start,
+# since "subscribe to the theory that the channel ..." is prose.
+_CALL_TO_SUBSCRIBE = re.compile(
+    r"^(?:please )?(?:subscribe|sign up) (?:to|for) (?:our|the|my) (?:[\w'’-]+ ){0,4}"
+    r"(?:newsletter|mailing list|channel|podcast|feed|updates|alerts)\b",
+    re.I,
+)
 # Phrases that mark boilerplate only in a short line ("Read more", "Advertisement", "Related articles").
 _SHORT_BANNER = re.compile(
     r"\b(?:advertisement|sponsored(?: content)?|read more|click here|"
@@ -147,7 +154,7 @@ def _line_rule(line: str) -> tuple[str, float, str] | None:
     if links and links / chars >= 0.5:
         return "link_list", min(1.0, links / chars), f"link list: links are {links / chars:.0%} of the line"
     words = len(body.split())
-    banner = _BANNER.search(body) if words <= 40 else None
+    banner = (_BANNER.search(body) or _CALL_TO_SUBSCRIBE.match(body.strip())) if words <= 40 else None
     banner = banner or (_SHORT_BANNER.search(body) if words <= 12 else None)
     if banner:
         return "banner", 0.9, f"banner: {banner.group()!r} in a {words}-word line"

@@ -56,7 +56,7 @@ class Sanitizer(SpanFilter):
             flags.extend(self._outside_main_text(doc))
         if self.use_line_rules:
             flags.extend(
-                SpanFlag(h.start, h.end, self.name, h.score, f"{h.rule}: {h.reason}")
+                SpanFlag(h.start, h.end, self.name, h.score, h.reason)
                 for h in find_boilerplate(doc.text, self.min_menu_run, self.max_menu_words)
             )
         return merge_adjacent(doc.text, flags)

@@ -33,6 +33,7 @@ def _flagged_text(doc: Document, flags: list[SpanFlag]) -> str:
     [
         ("We use cookies to improve your experience. Accept all cookies", "banner"),
         ("Subscribe to our newsletter for the latest updates", "banner"),
+        ("Subscribe to the Example Gadgets YouTube Channel for all of the latest videos!", "banner"),
         ("Copyright \u00a9 2024 Example Media. All rights reserved.", "banner"),
         ("Home | News | Sport | Weather | Contact", "navigation"),
         ("[Home](/) [About](/about) [Blog](/blog) [Contact](/contact)", "link_list"),
@@ -58,6 +59,8 @@ def test_line_rules_leave_article_prose_and_code_blocks_alone():
         "recipe secret for three generations while the town around them changed beyond recognition."
     )
     assert find_boilerplate(prose) == []
+    # Subscribing to an idea is prose; only a line that opens with the call is a banner.
+    assert find_boilerplate("He came to subscribe to the theory that the channel was open.") == []
     # Angle-bracketed titles are not tags.
     assert find_boilerplate("Visitors came to watch <The Palace: Tale of Jang Noksu> at the theatre.") == []
 
