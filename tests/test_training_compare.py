@@ -8,6 +8,7 @@ import time
 import pytest
 import typer
 import yaml
+from conftest import REPO
 from robustqa.training.compare import run_experiment
 from robustqa.training.experiment import Experiment
 from robustqa.training.generation import generate_kept
@@ -201,3 +202,12 @@ def test_compare_command_reports_bad_experiments(tmp_path):
     result = CliRunner().invoke(app, [str(path), "--out", str(tmp_path / "out")])
     assert isinstance(result.exception, ConfigError) and "budget must be >= 1" in str(result.exception)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("config", sorted((REPO / "benchmarks" / "configs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_benchmark_experiment_files_load(config):
+    from robustqa.training.experiment import Experiment
+
+    experiment = Experiment.from_yaml(config)
+    assert experiment.name == config.stem
+    assert experiment.strategy_specs[0].name == "naive"
