@@ -229,6 +229,19 @@ def _is_robust(dataset: dict) -> bool:
     return dataset["name"].partition("@")[0] == "robust" or dataset["strategies"] == ["robust"]
 
 
+def judge(figure: dict) -> str:
+    """met / MISSED only when the Wilson 95% interval lies on one side of the goal; a handful of kept pairs
+    (3 of 3 supported: [0.44, 1.00]) decides nothing."""
+    if not figure["n"]:
+        return "not measured"
+    low, high = figure["ci95"]
+    if low >= GOAL:
+        return "met"
+    if high < GOAL:
+        return "MISSED"
+    return f"undecided: {figure['k']}/{figure['n']}, 95% CI [{low:.2f}, {high:.2f}] spans the goal"
+
+
 def _fmt(figure: dict | None) -> str:
     if figure is None or not figure["n"]:
         return f"{'-':>26}"
@@ -285,9 +298,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"{_fmt(o['invented_specifics']):>26}"
         )
     robust = {d["name"]: d["overall"]["share"] for d in datasets if _is_robust(d)}
-    verdict = {
-        n: "not measured" if not f["n"] else ("met" if f["share"] >= GOAL else "MISSED") for n, f in robust.items()
-    }
+    verdict = {n: judge(f) for n, f in robust.items()}
     if args.generate and args.lm == "fake":
         verdict = {k: f"{v} (FakeLM: plumbing only, not a model's figure)" for k, v in verdict.items()}
     result = {

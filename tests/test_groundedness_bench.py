@@ -125,3 +125,12 @@ def test_fake_generation_end_to_end(shared_data, tmp_path):
         o = d["overall"]
         assert o["supported"] <= o["checked"] <= o["attributed"] <= o["kept"]
     assert set(result["verdict"]) == {"robust@use_embeddings=false"}
+
+
+def test_verdict_needs_the_interval_on_one_side_of_the_goal():
+    from _common import wilson
+
+    assert gb.judge(wilson(0, 0)) == "not measured"
+    assert gb.judge(wilson(3, 3)).startswith("undecided: 3/3")
+    assert gb.judge(wilson(5, 26)) == "MISSED"
+    assert gb.judge(wilson(200, 200)) == "met"
