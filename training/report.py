@@ -150,7 +150,8 @@ def _plots(results: dict[str, Any], plots: Path, out_dir: Path) -> list[tuple[st
             if value is not None:
                 ax.axhline(value, color="tab:green", linestyle=":", label=f"{teacher} open book")
         ax.set_title(METRIC_NAMES[metric], fontsize=9)
-    axes[0].legend(fontsize=7)
+    if axes[0].get_legend_handles_labels()[0]:  # no base or ceiling line: nothing to explain
+        axes[0].legend(fontsize=7)
     fig.tight_layout()
     images.append(("metrics per student", _save(fig, plots / "metrics.png", out_dir)))
 
