@@ -97,16 +97,30 @@ def write_result(path: Path, result: dict[str, Any]) -> None:
 
 def sentence_echo_fake() -> FakeLM:
     """FakeLM whose replies are sentences of the prompt (deterministic), so filters and the audit have something to
-    attribute; it costs nothing, which isolates the framework's own time. Figures from it check plumbing only."""
+    attribute; it costs nothing, which isolates the framework's own time. Figures from it check plumbing only.
+    Asked to write a question, it asks about the first words of one sentence; asked a question, it answers with
+    the sentence of its context that shares the most words with the question (so the answer claims the rest of
+    that sentence, as a grounded answer would)."""
+
+    def pieces(text: str) -> list[str]:
+        return [p.strip() for p in text.replace("\n", " ").split(". ") if len(p.split()) >= 5]
 
     def reply(req: ChatRequest) -> str:
-        text = req.messages[-1][1]
-        pieces = [p.strip() for p in text.replace("\n", " ").split(". ") if len(p.split()) >= 5]
-        if not pieces:
+        user = req.messages[-1][1]
+        task = user.strip().split("\n\n")[-1].lower()  # the instruction comes last
+        if "question" in task and "write" in task:
+            if "<target>" in user:  # the targeted writer marks the sentence to ask about
+                user = user.rsplit("<target>", 1)[1].split("</target>", 1)[0] + ". "
+            found = pieces(user) or pieces(req.messages[0][1])
+            if not found:
+                return "What is described here?"
+            pick = found[zlib.crc32(user.encode()) % len(found)]
+            return f"What does the text say about {' '.join(pick.split()[:5]).rstrip('.?,')}?"
+        context = " ".join(content for role, content in req.messages[:-1] if role == "system") or user
+        found = pieces(context)
+        if not found:
             return "What is described here?"
-        pick = pieces[zlib.crc32(text.encode()) % len(pieces)]
-        task = text.strip().split("\n\n")[-1].lower()  # the instruction comes last
-        asks_question = "question" in task and "write" in task
-        return f"What does the text say about {pick.rstrip('.?')}?" if asks_question else pick
+        asked = set(user.lower().split())
+        return max(found, key=lambda piece: (len(asked & set(piece.lower().split())), -found.index(piece)))
 
     return FakeLM(default=reply, model_id="fake-sentence-echo")

@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     ratios = [float(r) for r in args.ratios.split(",")]
     lm: LM = sentence_echo_fake() if args.lm == "fake" else make_lm("hf")
     rows: list[dict[str, Any]] = []
+    overlaps: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmpdir:
         folder = args.keep or Path(tmpdir)
         for spec in split_specs(args.strategies):
@@ -138,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                 row["sentences_per_1k_tokens"] = (
                     round(1000 * row["covered_sentences"] / row["lm_tokens"], 3) if row["lm_tokens"] else None
                 )
+                row["_file"] = out
                 rows.append(row)
                 print(
                     f"{spec:18} q/sent {ratio:5.2f} budget {budget:4d} kept {summary.kept:4d} "
@@ -146,6 +148,15 @@ def main(argv: list[str] | None = None) -> int:
                     f"req/kept {_fmt(row['lm_requests_per_kept_pair'])} {summary.seconds:7.1f}s",
                     flush=True,
                 )
+        # Convergence across specs (e.g. naive's seed-prompt types run alone): do different runs ask about the
+        # same sentences? The audit's between-dataset Jaccard at equal budgets, per ratio.
+        for ratio in ratios:
+            files = [r.pop("_file") for r in rows if r["questions_per_sentence"] == ratio]
+            if len(files) > 1:
+                between = run_audit(files[0], docs, out=None, compare=files[1:], write_report=False).summary
+                overlaps[str(ratio)] = between["between_datasets"]
+    for row in rows:
+        row.pop("_file", None)
     # The goal is judged for every robust variant given (e.g. `robust` and `robust@attempts=3`).
     at_one = {
         r["strategy"]: r["coverage"]
@@ -164,11 +175,14 @@ def main(argv: list[str] | None = None) -> int:
         "paragraphs": len(docs),
         "sentences_segmented": n_sentences,
         "rows": rows,
+        "between_runs": overlaps or None,
         "goal": {"robust_coverage_at_1_question_per_sentence": f">= {GOAL}"},
         "robust_coverage_at_1_question_per_sentence": at_one,
         "verdict": verdicts or "not measured",
         "note": "FakeLM run: plumbing only, not a model's coverage" if args.lm == "fake" else "",
     }
+    for ratio, between in overlaps.items():
+        print(f"covered-sentence Jaccard between runs at {ratio} q/sentence: mean {_fmt(between['mean_jaccard'])}")
     print(f"robust coverage at 1 q/sentence: {at_one} (goal >= {GOAL}): {result['verdict']}")
     write_result(args.out, result)
     print(f"wrote {args.out}")

@@ -14,9 +14,12 @@ def test_coverage_benchmark_runs_specs_with_several_parameters(tmp_path):
     specs = "naive,robust@use_embeddings=false,attempts=2"
     cmd = [sys.executable, "benchmarks/coverage.py", "--lm", "fake", "--paragraphs", "2", "--ratios", "1"]
     subprocess.run([*cmd, "--strategies", specs, "--out", str(out)], cwd=REPO, check=True, capture_output=True)
-    rows = json.loads(out.read_text())["rows"]
+    result = json.loads(out.read_text())
+    rows = result["rows"]
     assert [r["strategy"] for r in rows] == ["naive", "robust@use_embeddings=false,attempts=2"]
     for row in rows:
         assert row["kept"] + row["rejected"] >= row["budget"] > 0
         assert 0.0 <= row["coverage"] <= 1.0
         assert "invented_specifics" in row and "groundedness" in row
+    # Two runs at one ratio: how much their covered sentences overlap, from the audit.
+    assert 0.0 <= result["between_runs"]["1.0"]["mean_jaccard"] <= 1.0
