@@ -71,6 +71,16 @@ _NAV_WORDS = re.compile(
     r"[\s:|\u00b7\u2022>/\-]*$",
     re.I,
 )
+# A line that announces a list of other articles ("You may also like...", "Related stories", "Read next").
+_LIST_HEADER = re.compile(
+    r"^(?:you (?:may|might) also (?:like|enjoy)|recommended(?: for you| reading| stories)?|"
+    r"related(?: articles| stories| posts| content| links| coverage)?|more (?:from|on) [\w ]{1,30}|"
+    r"more (?:stories|news|articles)|most (?:popular|read)|trending(?: now| stories)?|see also|further reading|"
+    r"read (?:more|next)|up next|what to read next)[\s.:…]*$",
+    re.I,
+)
+MAX_HEADLINES = 12  # lines after a list header that can be its headlines
+MAX_HEADLINE_WORDS = 14
 _BREADCRUMB = re.compile(r"\s(?:\||\u00b7|\u2022|\u203a|\u00bb|>|/)\s")
 _TERMINAL = re.compile(r"[.!?:;\"'\u201d)]$")
 
@@ -113,7 +123,25 @@ def find_boilerplate(text: str, min_menu_run: int = 4, max_menu_words: int = 3) 
                     if (s, e) not in seen
                 )
             run_start = k + 1
+    hits.extend(_headline_lists(text, lines, {(h.start, h.end) for h in hits}))
     return sorted(hits, key=lambda h: (h.start, h.end))
+
+
+def _headline_lists(text: str, lines: list[tuple[int, int]], seen: set[tuple[int, int]]) -> list[BoilerplateHit]:
+    """The headlines under a "You may also like" header: the run of short, headline-like lines after it (an
+    article's own paragraphs are longer, or end in a full stop after many words)."""
+    found = []
+    for k, (start, end) in enumerate(lines):
+        header = text[start:end].strip()
+        if not _LIST_HEADER.match(header):
+            continue
+        for s, e in lines[k + 1 : k + 1 + MAX_HEADLINES]:
+            words = text[s:e].split()
+            if len(words) > MAX_HEADLINE_WORDS or (text[s:e].endswith(".") and len(words) > 8):
+                break
+            if (s, e) not in seen:
+                found.append(BoilerplateHit(s, e, "link_list", 0.8, f"headline listed under {header!r}"))
+    return found
 
 
 def _content_lines(text: str) -> list[tuple[int, int]]:

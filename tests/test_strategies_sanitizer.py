@@ -65,6 +65,17 @@ def test_line_rules_leave_article_prose_and_code_blocks_alone():
     assert find_boilerplate("Visitors came to watch <The Palace: Tale of Jang Noksu> at the theatre.") == []
 
 
+def test_headlines_under_a_related_list_header_are_boilerplate():
+    related = "Who will win the cup this year?\nLocal band tops the charts again\nCity council approves new budget"
+    text = f"{ARTICLE}\n\nYou may also like...\n\n{related}\n\n{ARTICLE}"
+    hits = find_boilerplate(text)
+    flagged = [text[h.start : h.end] for h in hits]
+    assert flagged == ["You may also like...", *related.split("\n")]
+    assert hits[1].reason == "headline listed under 'You may also like...'"
+    # The list ends at the first line that reads like prose: the article after it stays.
+    assert all(ARTICLE not in f for f in flagged)
+
+
 def test_menu_runs_and_html_comments_spanning_lines():
     text = f"Home\nNews\nSport\nWeather\n\n{ARTICLE}\n<!-- tracking pixel\nsecond line -->\nEnd of story here."
     hits = find_boilerplate(text)
