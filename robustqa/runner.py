@@ -61,6 +61,8 @@ class RunSummary:
     usage: dict[str, Any] = field(default_factory=dict)
     fingerprint: str = ""
     out: str = ""
+    # Rejected pairs of this run by the first filter that rejected them (their reasons are in the side file).
+    rejected_by: dict[str, int] = field(default_factory=dict)
 
     @property
     def pairs_per_minute(self) -> float:
@@ -346,6 +348,8 @@ def _run(
                     summary.kept += 1
                 else:
                     summary.rejected += 1
+                    first = next((d.filter for d in rec.decisions if not d.kept), "unknown")
+                    summary.rejected_by[first] = summary.rejected_by.get(first, 0) + 1
                     if write_rejected:
                         reject_writer.write(row)
             kept_writer.flush()

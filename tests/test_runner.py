@@ -39,6 +39,7 @@ def test_rejected_pairs_go_to_the_side_file(tmp_path, real_docs):
     out = tmp_path / "qa.jsonl"
     summary = generate_records(real_docs, get_strategy("naive"), FakeLM(default=""), 4, 0, out, progress=False)
     assert summary.kept == 0 and summary.rejected == 4
+    assert summary.rejected_by == {"format": 4}  # empty output fails the format check first
     rejected = list(read_records(rejected_path(out)))
     assert len(rejected) == 4 and all(not r["kept"] for r in rejected)
 

@@ -106,6 +106,9 @@ def generate(
         f"({summary.pairs_per_minute:.1f} pairs/min, {summary.usage.get('total_tokens', 0)} LM tokens)\n"
         f"records: {out}   rejected: {rejected_path(out)}"
     )
+    if summary.rejected_by:
+        counts = ", ".join(f"{name} {n}" for name, n in sorted(summary.rejected_by.items(), key=lambda kv: -kv[1]))
+        typer.echo(f"rejected by: {counts} (first filter to reject each pair; reasons in the rejected file)")
 
 
 def _refuse_output_inside_inputs(out: Path, paths: list[Path]) -> None:
