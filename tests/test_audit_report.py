@@ -49,6 +49,7 @@ def _corpus(tmp_path):
         {"doc_id": "a", "question": "When do rivers flood?", "answer": "in spring"},
         {"doc_id": "a", "question": "When do rivers flood <b>really</b>?", "answer": "spring"},
         {"doc_id": "b", "question": "When do owls hunt?", "answer": "at night"},
+        {"doc_id": "a", "question": "Who plants rice?", "answer": "Farmers, says Professor Okafor."},
         {
             "messages": [
                 {"role": "user", "content": "What do markets sell?"},
@@ -77,6 +78,7 @@ def _check_report(path, n_datasets: int) -> str:
     assert html.count("class='doc'") >= 1  # the text heat map
     header = html.split("<h2>Metrics</h2>", 1)[1].split("</tr>", 1)[0]
     assert header.count("<th>") == 1 + n_datasets
+    assert "<h2>Answers with invented specifics (examples)</h2>" in html and "Professor, Okafor" in html
     return html
 
 

@@ -2,7 +2,8 @@
 
 Sections: the metrics side by side (one column per dataset), coverage curves, position histogram, Lorenz
 curves, a heat map of questions along the busiest documents, those documents' text with each sentence shaded
-by its question count, the per-document table, and examples of duplicates and injection carriers.
+by its question count, the per-document table, and examples of duplicates, injection carriers and answers
+with invented specifics.
 """
 
 from __future__ import annotations
@@ -245,5 +246,16 @@ def _examples(summary: dict) -> str:
         out.append(
             "<h2>Answers carrying an injection (examples)</h2><table><tr><th>line</th><th>question</th>"
             f"</tr>{rows}</table>"
+        )
+    invented = summary["invented_specifics"]["examples"]
+    if invented:
+        rows = "".join(
+            f"<tr><td class='n'>{x['line']}</td><td>{_e(x['question'])}</td>"
+            f"<td>{_e(', '.join(x['invented']))}</td></tr>"
+            for x in invented
+        )
+        out.append(
+            "<h2>Answers with invented specifics (examples)</h2><table><tr><th>line</th><th>question</th>"
+            f"<th>not in the document</th></tr>{rows}</table>"
         )
     return "\n".join(out)
