@@ -58,7 +58,7 @@ _MIN_WRAP, _MAX_WRAP = 40, 200
 # Characters handed to Punkt at once (see _punkt_breaks).
 _PUNKT_WINDOW = 50_000
 # ASCII whitespace only: nltk's regexes and str.split disagree about some Unicode separators (U+2028).
-_SAFE_CUT = re.compile(r"[^\W_][ \t\n\r\f\v]")
+_SAFE_CUT = re.compile(r"[^\W_][ \t\n\r\f\v](?=[^\W_])")
 _MAX_LOOKAHEAD = 100_000
 
 _ATX = re.compile(r"[ \t]{0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
@@ -219,12 +219,13 @@ def _punkt_breaks(tokenizer: PunktSentenceTokenizer, text: str, start: int, end:
 
 
 def _safe_cut(text: str, start: int, limit: int, end: int) -> int:
-    """A window end near `limit` where Punkt loses no decision: ASCII whitespace after a letter or digit (a
-    break needs a sentence-final mark before it and the next word after it, both inside one window)."""
+    """A window end near `limit` where Punkt loses no decision: ASCII whitespace between two letters or digits
+    (a break needs a sentence-final mark before it and the next token after it, both inside one window; a mark
+    right after the cut, as in "Smith .!", would lose the word before it)."""
     if limit >= end:
         return end
     for i in range(limit, start, -1):
-        if text[i] in " \t\n\r\f\v" and text[i - 1].isalnum():
+        if text[i] in " \t\n\r\f\v" and text[i - 1].isalnum() and i + 1 < end and text[i + 1].isalnum():
             return i
     # None in the window: look ahead; only text without one for 100k characters is cut anywhere.
     ahead = _SAFE_CUT.search(text, limit, end)
