@@ -1,6 +1,7 @@
 """Answer comparison without a model: SQuAD-style normalisation, token F1 and containment.
 
-Shared by the verifier (is the answer in the target?) and the consistency filter (do two samples agree?).
+Shared by the verifier (is the answer's claim in the target?) and the consistency filter (do two samples claim
+the same thing?).
 """
 
 from __future__ import annotations
@@ -39,14 +40,10 @@ def token_f1(prediction: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def containment(answer: str, evidence: str) -> float:
-    """Share of the answer's content tokens that occur in the evidence (1.0 for an answer of stop words only,
-    which claims nothing the evidence could contradict; 0.0 for an empty answer)."""
-    if not tokens(answer):
-        return 0.0
-    claimed = content_tokens(answer)
+def share_in(claimed: list[str], evidence: str) -> float:
+    """Share of the claimed tokens (from `tokens`) that occur in the evidence; 0.0 for an empty claim."""
     if not claimed:
-        return 1.0
+        return 0.0
     available = set(tokens(evidence))
     return sum(t in available for t in claimed) / len(claimed)
 

@@ -32,7 +32,7 @@ from robustqa.lm.base import LM, ChatRequest
 from robustqa.specifics import missing_specifics
 from robustqa.types import Decision, Document
 
-from .text_match import claim_f1, claim_text, claim_tokens, content_tokens, tokens
+from .text_match import claim_f1, claim_text, claim_tokens, content_tokens, share_in, tokens
 
 ROUND_TRIP_PROMPT = (
     'Answer the question using only this text. If the text does not answer it, reply "not in the text".\n\n'
@@ -129,7 +129,7 @@ class Verifier(QAFilter):
         claim = claim_tokens(cand.answer, cand.question)
         if not claim:
             return "answer claims nothing beyond its question"
-        found = _share_in(claim, evidence)
+        found = share_in(claim, evidence)
         meta["claim_in_evidence"] = round(found, 4)
         if found < self.min_lexical:
             return f"answer not in the target: {found:.2f} of its claim found (< {self.min_lexical})"
@@ -146,7 +146,7 @@ class Verifier(QAFilter):
             return scores
         if self.lexical:
             for row, cand, ev in zip(scores, candidates, evidence, strict=True):
-                row["lexical"] = _share_in(claim_tokens(cand.answer, cand.question), ev)
+                row["lexical"] = share_in(claim_tokens(cand.answer, cand.question), ev)
         if self.semantic:
             from .embeddings import pairwise_cosine
 
@@ -187,14 +187,6 @@ def _evidence(cand: Candidate) -> str:
     if cand.item.target is not None:
         return cand.item.target.text
     return cand.context
-
-
-def _share_in(claim: Sequence[str], evidence: str) -> float:
-    """Share of the claimed tokens that occur in the evidence (0.0 for an empty claim)."""
-    if not claim:
-        return 0.0
-    available = set(tokens(evidence))
-    return sum(t in available for t in claim) / len(claim)
 
 
 def _agreement(candidates: Sequence[Candidate], again: Sequence[str], semantic: bool) -> list[float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from robustqa.strategies.consistency import Consistency
 from robustqa.strategies.robust import make_robust
-from robustqa.strategies.text_match import containment, normalize, token_f1
+from robustqa.strategies.text_match import claim_tokens, content_tokens, normalize, share_in, token_f1
 from robustqa.strategies.verifier import Verifier
 
 from robustqa.components import Candidate
@@ -27,10 +27,12 @@ def _candidate(answer: str, samples: list[str] | None = None, question: str = "W
 def test_text_match_helpers():
     assert normalize("The  Bridge, opened!") == "bridge opened"
     assert token_f1("in 1937", "It opened in 1937.") == pytest.approx(2 * 1.0 * 0.5 / 1.5)
-    assert containment("It opened in 1937", TARGET) == 1.0
+    assert share_in(content_tokens("It opened in 1937"), TARGET) == 1.0
     # Content words "opened", "1952", "paris": only "opened" is in the target.
-    assert containment("It opened in 1952 in Paris", TARGET) == pytest.approx(1 / 3)
-    assert containment("", TARGET) == 0.0
+    assert share_in(content_tokens("It opened in 1952 in Paris"), TARGET) == pytest.approx(1 / 3)
+    assert share_in([], TARGET) == 0.0
+    # The claim leaves out what the question already says.
+    assert claim_tokens("The bridge opened in 1937.", "When was the bridge opened?") == ["1937"]
 
 
 def test_verifier_keeps_supported_and_rejects_unsupported_answers_with_scores():
