@@ -228,34 +228,39 @@ def _document_table(documents: dict[str, dict]) -> str:
 
 
 def _examples(summary: dict) -> str:
+    def number(value: Any) -> str:
+        return f"<td class='n'>{value}</td>"
+
+    def text(value: Any) -> str:
+        return f"<td>{_e(value)}</td>"
+
+    tables = [
+        (
+            "Duplicate questions (examples)",
+            ("kind", "question", "near duplicate", "cosine"),
+            [
+                text(x["kind"]) + text(x["a"]) + text(x["b"] or "") + number(f"{x['cosine']:.3f}")
+                for x in summary["duplicates"]["examples"]
+            ],
+        ),
+        (
+            "Answers carrying an injection (examples)",
+            ("line", "question"),
+            [number(x["line"]) + text(x["question"]) for x in summary["injection"]["examples"]],
+        ),
+        (
+            "Answers with invented specifics (examples)",
+            ("line", "question", "not in the document"),
+            [
+                number(x["line"]) + text(x["question"]) + text(", ".join(x["invented"]))
+                for x in summary["invented_specifics"]["examples"]
+            ],
+        ),
+    ]
     out = []
-    dup = summary["duplicates"]["examples"]
-    if dup:
-        rows = "".join(
-            f"<tr><td>{_e(x['kind'])}</td><td>{_e(x['a'])}</td><td>{_e(x['b'] or '')}</td>"
-            f"<td class='n'>{x['cosine']:.3f}</td></tr>"
-            for x in dup
-        )
-        out.append(
-            "<h2>Duplicate questions (examples)</h2><table><tr><th>kind</th><th>question</th>"
-            f"<th>near duplicate</th><th>cosine</th></tr>{rows}</table>"
-        )
-    inj = summary["injection"]["examples"]
-    if inj:
-        rows = "".join(f"<tr><td class='n'>{x['line']}</td><td>{_e(x['question'])}</td></tr>" for x in inj)
-        out.append(
-            "<h2>Answers carrying an injection (examples)</h2><table><tr><th>line</th><th>question</th>"
-            f"</tr>{rows}</table>"
-        )
-    invented = summary["invented_specifics"]["examples"]
-    if invented:
-        rows = "".join(
-            f"<tr><td class='n'>{x['line']}</td><td>{_e(x['question'])}</td>"
-            f"<td>{_e(', '.join(x['invented']))}</td></tr>"
-            for x in invented
-        )
-        out.append(
-            "<h2>Answers with invented specifics (examples)</h2><table><tr><th>line</th><th>question</th>"
-            f"<th>not in the document</th></tr>{rows}</table>"
-        )
+    for title, headers, rows in tables:
+        if rows:
+            head = "".join(f"<th>{h}</th>" for h in headers)
+            body = "".join(f"<tr>{row}</tr>" for row in rows)
+            out.append(f"<h2>{title}</h2><table><tr>{head}</tr>{body}</table>")
     return "\n".join(out)
