@@ -251,6 +251,7 @@ def test_invented_specifics_are_numbers_and_names_absent_from_the_document(tmp_p
     figure = s["invented_specifics"]
     assert (figure["checked"], figure["answers_with_specifics"], figure["answers_with_invented"]) == (3, 2, 1)
     assert figure["share"] == pytest.approx(1 / 3)
+    assert s["documents"]["d1"]["invented_specifics"] == pytest.approx(1 / 3)
     assert figure["examples"] == [
         {"line": 3, "question": "What does the text say about deltawood?", "invented": ["Napoleon", "1852"]}
     ]

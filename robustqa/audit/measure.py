@@ -57,6 +57,7 @@ def measure(data: EncodedDataset, att: Attribution, corpus: CorpusIndex, config:
     instr = _row_mean(corpus.instruction_like, att, rows, weight, n)
     hijack_rows = attributed & (att.doc >= 0) & corpus.boilerplate_known[np.maximum(att.doc, 0)]
     grounded, checked = _groundedness(data, att, corpus, attributed)
+    invented_summary, invented_rows = _invented_specifics(data, att, corpus, attributed)
 
     first = np.full(m, n, dtype=np.int64)
     if len(rows):
@@ -99,7 +100,7 @@ def measure(data: EncodedDataset, att: Attribution, corpus: CorpusIndex, config:
             "share": M.share((grounded[checked] >= config.groundedness_threshold).sum(), checked.sum()),
             "mean_containment": _mean(grounded[checked]),
         },
-        "invented_specifics": _invented_specifics(data, att, corpus, attributed),
+        "invented_specifics": invented_summary,
         "duplicates": {
             "threshold": config.duplicate_threshold,
             "pairs": dup.pairs,
@@ -129,6 +130,7 @@ def measure(data: EncodedDataset, att: Attribution, corpus: CorpusIndex, config:
         instr=instr,
         grounded=grounded,
         checked=checked,
+        invented=invented_rows,
     )
     summary["coverage"].update(_document_saturation(documents, config))
     keep = content[att.sents] if len(att.sents) else np.zeros(0, dtype=bool)
@@ -153,9 +155,11 @@ def _groundedness(data, att: Attribution, corpus: CorpusIndex, attributed: np.nd
     return containment, checked
 
 
-def _invented_specifics(data, att: Attribution, corpus: CorpusIndex, attributed: np.ndarray) -> dict:
+def _invented_specifics(data, att: Attribution, corpus: CorpusIndex, attributed: np.ndarray):
     """Answers naming a number or proper name that their document never mentions (robustqa.specifics): the
-    fluent details a small model invents, which containment alone does not weigh."""
+    fluent details a small model invents, which containment alone does not weigh. Returns the summary and,
+    per row, whether its answer has one."""
+    flags = np.zeros(data.n, dtype=bool)
     rows = np.flatnonzero(attributed & (att.doc >= 0))
     rows = rows[np.argsort(att.doc[rows], kind="stable")]  # one document's vocabulary in memory at a time
     with_specifics = with_invented = 0
@@ -172,15 +176,17 @@ def _invented_specifics(data, att: Attribution, corpus: CorpusIndex, attributed:
         missing = invented(list(words), vocabulary[1])
         if missing:
             with_invented += 1
+            flags[i] = True
             examples.append({"line": int(data.lines[i]), "question": data.questions[i], "invented": missing[:5]})
     examples.sort(key=lambda e: e["line"])
-    return {
+    summary = {
         "checked": len(rows),
         "answers_with_specifics": with_specifics,
         "answers_with_invented": with_invented,
         "share": M.share(with_invented, len(rows)),
         "examples": examples[:5],
     }
+    return summary, flags
 
 
 def _records(data: EncodedDataset, att: Attribution) -> dict:
@@ -296,7 +302,7 @@ def _injection(data: EncodedDataset, att, attributed, instr, corpus: CorpusIndex
     }
 
 
-def _per_document(data, att, corpus, config, sentence_weight, position, boiler, instr, grounded, checked):
+def _per_document(data, att, corpus, config, sentence_weight, position, boiler, instr, grounded, checked, invented):
     n_docs = len(corpus.documents)
     content = corpus.content
     has_doc = att.doc >= 0
@@ -313,6 +319,7 @@ def _per_document(data, att, corpus, config, sentence_weight, position, boiler, 
     ins = per_doc_sum(instr, attributed)
     sup = per_doc_sum((np.nan_to_num(grounded) >= config.groundedness_threshold).astype(float), checked)
     n_checked = np.bincount(doc_of[checked], minlength=n_docs)
+    invented_count = per_doc_sum(invented.astype(float), attributed & has_doc)
     carrying = per_doc_sum(((data.payload_hit >= 0) | (data.copied_hit >= 0)).astype(float), has_doc)
 
     # Each row's rank among its document's rows (generation order within the document): per-document curves.
@@ -353,6 +360,7 @@ def _per_document(data, att, corpus, config, sentence_weight, position, boiler, 
                     "markup_hijack_share": float(hij[d] / n_attr[d]) if corpus.boilerplate_known[d] else None,
                     "instruction_span_share": float(ins[d] / n_attr[d]),
                     "groundedness": M.share(sup[d], n_checked[d]),
+                    "invented_specifics": M.share(invented_count[d], n_attr[d]),
                     "answers_carrying_injection": int(carrying[d]),
                 }
             )
