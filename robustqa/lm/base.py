@@ -4,6 +4,15 @@ A backend takes a batch of chat requests and returns, for each, exactly `params.
 output: a failure raises `BackendError` (after retries, where the backend retries), it is never turned into "".
 Token counts and the seconds spent inside the model are accumulated in `usage`, so benchmarks can report LM tokens
 per kept pair and the share of wall time spent outside LM calls.
+
+Scoring is an optional second capability: `score(requests)` returns the teacher-forced log-probability of a given
+assistant continuation after given messages, token by token (and the top-k alternatives at each position when
+asked). Backends that can score set `can_score = True`; a component that needs scoring calls `require_scoring`
+when its strategy starts, so a backend without it fails before any work, with one line naming the backend.
+
+How a continuation is scored, the same on every backend: the prompt is the chat template of the messages with the
+generation prompt added; the continuation is tokenized on its own (no special tokens) and, with `end_turn`, the
+end-of-turn token follows it, so "the answer is exactly this" is scored, not "the answer starts with this".
 """
 
 from __future__ import annotations
@@ -13,6 +22,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from robustqa.errors import BackendError
 
 Message = dict[str, str]
 
@@ -62,6 +73,7 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_requests: int = 0
+    score_requests: int = 0
     seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -81,8 +93,18 @@ class Usage:
                     self.prompt_tokens += c.prompt_tokens
                     self.completion_tokens += c.completion_tokens
 
+    def add_scores(self, scores: Sequence[Score], seconds: float) -> None:
+        # Scoring reads prompt and continuation once, generating nothing: its tokens count as prompt tokens.
+        with self._lock:
+            self.calls += 1
+            self.score_requests += len(scores)
+            self.seconds += seconds
+            for s in scores:
+                self.prompt_tokens += s.prompt_tokens + s.n_tokens
+
     def to_dict(self) -> dict[str, float]:
         return {
+            "score_requests": self.score_requests,
             "calls": self.calls,
             "requests": self.requests,
             "prompt_tokens": self.prompt_tokens,
@@ -93,14 +115,58 @@ class Usage:
         }
 
 
+@dataclass(frozen=True)
+class ScoreRequest:
+    """Score `continuation` as the assistant's reply to `messages`. `top_k` > 0 also asks for the k most likely
+    tokens (ids and log-probabilities) at every position of the continuation."""
+
+    messages: tuple[tuple[str, str], ...]
+    continuation: str
+    end_turn: bool = True
+    top_k: int = 0
+
+    @classmethod
+    def of(cls, messages: Sequence[Message], continuation: str, end_turn: bool = True, top_k: int = 0) -> ScoreRequest:
+        return cls(tuple((m["role"], m["content"]) for m in messages), continuation, end_turn, top_k)
+
+    @property
+    def message_dicts(self) -> list[Message]:
+        return [{"role": r, "content": c} for r, c in self.messages]
+
+
+@dataclass
+class Score:
+    """Teacher-forced log-probabilities (natural log) of one continuation's tokens."""
+
+    token_ids: list[int]
+    token_logprobs: list[float]
+    prompt_tokens: int = 0
+    top_ids: list[list[int]] | None = None
+    top_logprobs: list[list[float]] | None = None
+
+    @property
+    def logprob(self) -> float:
+        return float(sum(self.token_logprobs))
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.token_ids)
+
+    @property
+    def mean_logprob(self) -> float:
+        return self.logprob / self.n_tokens if self.token_ids else 0.0
+
+
 class LM:
-    """Base class of backends. Subclasses implement `_generate`; callers use `generate`.
+    """Base class of backends. Subclasses implement `_generate` (and `_score` where the engine can score, with
+    `can_score = True`); callers use `generate` and `score`.
 
     `model_id` names the model in every record's provenance; `backend` names the backend kind.
     """
 
     backend: str = "base"
     model_id: str = "unknown"
+    can_score: bool = False
 
     def __init__(self) -> None:
         self.usage = Usage()
@@ -121,5 +187,34 @@ class LM:
     def _generate(self, requests: list[ChatRequest]) -> list[Completion]:
         raise NotImplementedError
 
+    def score(self, requests: Sequence[ScoreRequest]) -> list[Score]:
+        """Teacher-forced scores of the continuations, one per request, in order."""
+        if not requests:
+            return []
+        if not self.can_score:
+            raise ScoringUnsupported(self.scoring_unsupported_reason())
+        t0 = time.perf_counter()
+        out = self._score(list(requests))
+        if len(out) != len(requests):
+            raise AssertionError(f"{type(self).__name__} returned {len(out)} scores for {len(requests)}")
+        self.usage.add_scores(out, time.perf_counter() - t0)
+        return out
+
+    def _score(self, requests: list[ScoreRequest]) -> list[Score]:
+        raise NotImplementedError
+
+    def scoring_unsupported_reason(self) -> str:
+        return f"the {self.backend} backend ({self.model_id}) cannot score continuations (log-probabilities)"
+
     def close(self) -> None:
         """Release resources (HTTP clients, caches)."""
+
+
+class ScoringUnsupported(BackendError):
+    """The backend (or its server) cannot score continuations."""
+
+
+def require_scoring(lm: LM, who: str) -> None:
+    """Fail at start-up, on one line, when `who` (a component) needs scoring and the backend cannot score."""
+    if not lm.can_score:
+        raise ScoringUnsupported(f"{who} needs scoring, but {lm.scoring_unsupported_reason()}")

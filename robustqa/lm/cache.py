@@ -22,7 +22,7 @@ from typing import Any
 
 from robustqa.errors import BackendError, ConfigError
 
-from .base import LM, ChatRequest, Completion
+from .base import LM, ChatRequest, Completion, Score, ScoreRequest
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -65,6 +65,17 @@ class CachedLM(LM):
             self._db.commit()
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"response cache {self.path}: cannot open it as SQLite: {exc}") from exc
+
+    @property
+    def can_score(self) -> bool:  # type: ignore[override]
+        return self.inner.can_score
+
+    def scoring_unsupported_reason(self) -> str:
+        return self.inner.scoring_unsupported_reason()
+
+    def _score(self, requests: list[ScoreRequest]) -> list[Score]:
+        # Scores are cheap next to generation (one forward pass, no sampling), so they are not cached.
+        return self.inner.score(requests)
 
     def __getattr__(self, name: str) -> Any:
         # Backend-specific extras (tokenizer, stats, load) pass through to the wrapped backend.

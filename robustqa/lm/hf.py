@@ -22,7 +22,7 @@ from typing import Any
 
 from robustqa.errors import BackendError, ConfigError
 
-from .base import LM, ChatRequest, Completion, GenerationParams
+from .base import LM, ChatRequest, Completion, GenerationParams, Score, ScoreRequest
 
 
 def _usable_cores() -> int:
@@ -34,6 +34,7 @@ def _usable_cores() -> int:
 
 class HFLM(LM):
     backend = "hf"
+    can_score = True
 
     def __init__(
         self,
@@ -184,6 +185,72 @@ class HFLM(LM):
             if not sample:
                 texts = texts * params.n
             out.append(Completion(texts, prompt_tokens=int(lengths[b]), completion_tokens=counted))
+        return out
+
+    # -- scoring -------------------------------------------------------------------------------------------
+    def score_ids(self, req: ScoreRequest) -> tuple[list[int], list[int]]:
+        """The prompt's and the continuation's token ids, as `score` feeds them to the model."""
+        tok = self.tokenizer
+        prompt = tok.apply_chat_template(req.message_dicts, tokenize=False, add_generation_prompt=True)
+        prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+        cont_ids = tok(req.continuation, add_special_tokens=False)["input_ids"]
+        if req.end_turn:
+            cont_ids = [*cont_ids, tok.eos_token_id]
+        return list(prompt_ids), list(cont_ids)
+
+    def _score(self, requests: list[ScoreRequest]) -> list[Score]:
+        with self._lock:
+            self.load()
+            encoded = [self.score_ids(r) for r in requests]
+            for (prompt_ids, cont_ids), req in zip(encoded, requests, strict=True):
+                if len(prompt_ids) + len(cont_ids) > self.max_input_tokens:
+                    raise BackendError(
+                        f"hf backend: a scoring request has {len(prompt_ids) + len(cont_ids)} tokens, over "
+                        f"max_input_tokens={self.max_input_tokens} (starts {req.messages[-1][1][:80]!r})"
+                    )
+            out: list[Score | None] = [None] * len(requests)
+            # Similar lengths share a batch, so little compute goes to padding.
+            order = sorted(range(len(requests)), key=lambda i: len(encoded[i][0]) + len(encoded[i][1]))
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start : start + self.batch_size]
+                scores = self._score_batch([encoded[i] for i in chunk], [requests[i].top_k for i in chunk])
+                for i, score in zip(chunk, scores, strict=True):
+                    out[i] = score
+            return [s for s in out if s is not None]
+
+    def _score_batch(self, encoded: list[tuple[list[int], list[int]]], top_ks: list[int]) -> list[Score]:
+        import torch
+
+        pad = self.tokenizer.pad_token_id
+        width = max(len(p) + len(c) for p, c in encoded)
+        keep = max(len(c) for _, c in encoded) + 1  # logits for the last prompt position and every continuation one
+        ids = torch.full((len(encoded), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(encoded), width), dtype=torch.long)
+        for b, (p, c) in enumerate(encoded):
+            row = p + c
+            ids[b, width - len(row) :] = torch.tensor(row)  # left padding: every continuation ends at the right
+            mask[b, width - len(row) :] = 1
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        with torch.no_grad():
+            logits = self._model(
+                input_ids=ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                position_ids=positions.to(self.device),
+                logits_to_keep=keep,
+            ).logits.float()
+        logprobs = torch.log_softmax(logits, dim=-1).cpu()  # [batch, keep, vocab]
+        out = []
+        for b, ((p, c), k) in enumerate(zip(encoded, top_ks, strict=True)):
+            # Position j of the kept logits predicts token width - keep + j + 1.
+            rows = logprobs[b, keep - 1 - len(c) : keep - 1]
+            target = torch.tensor(c, dtype=torch.long)
+            token_lp = rows.gather(1, target[:, None])[:, 0].tolist()
+            score = Score(token_ids=list(c), token_logprobs=token_lp, prompt_tokens=len(p))
+            if k > 0:
+                top = rows.topk(k, dim=-1)
+                score.top_ids = top.indices.tolist()
+                score.top_logprobs = top.values.tolist()
+            out.append(score)
         return out
 
     def _stop_ids(self) -> set[int]:
