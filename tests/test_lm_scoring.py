@@ -18,7 +18,10 @@ from robustqa.lm.hf import HFLM
 REQUESTS = [
     ScoreRequest.of([{"role": "user", "content": "Who wrote it?"}], "Thomas Jefferson"),
     ScoreRequest.of(
-        [{"role": "system", "content": "Use the text: the river floods every spring."}, {"role": "user", "content": "When?"}],
+        [
+            {"role": "system", "content": "Use the text: the river floods every spring."},
+            {"role": "user", "content": "When?"},
+        ],
         "every spring",
         top_k=3,
     ),
