@@ -16,7 +16,7 @@ from typing import Any
 
 from .lm.base import LM
 from .params import Configurable
-from .types import Decision, Document, WorkItem
+from .types import AnswerSpan, Decision, Document, WorkItem
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,20 @@ class SpanFlag:
 
 
 @dataclass
+class WrittenQuestion:
+    """A question writer's output for one item: the question, who wrote it (`model` or `template`), the answer
+    span it was written for (answer-aware writers), and what the writer wants recorded."""
+
+    text: str
+    source: str = "model"
+    planned: AnswerSpan | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class Candidate:
-    """A QA pair under judgement. Filters may read everything and may replace `answer` (e.g. by a majority)."""
+    """A QA pair under judgement. Filters may read everything and may replace `answer` (e.g. by a majority);
+    one that replaces it by a span of the document sets `answer_span` and `answer_source` and says so."""
 
     item: WorkItem
     context: str
@@ -45,13 +57,25 @@ class Candidate:
     answer: str
     decisions: list[Decision] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    question_source: str = "model"
+    planned: AnswerSpan | None = None
+    answer_source: str = "abstractive"
+    answer_span: AnswerSpan | None = None
 
     @property
     def kept(self) -> bool:
         return all(d.kept for d in self.decisions)
 
 
-class SpanFilter(Configurable):
+class Component(Configurable):
+    """What every component may add to the constructor contract."""
+
+    def check_backend(self, lm: LM) -> None:
+        """Fail at start-up (before any output is written) when this component cannot work with `lm`, e.g.
+        because it needs scoring (`robustqa.lm.base.require_scoring`). Default: any backend will do."""
+
+
+class SpanFilter(Component):
     """Flags spans of a document before any question is asked (sanitiser, instruction-span filter)."""
 
     name = "span_filter"
@@ -60,7 +84,7 @@ class SpanFilter(Configurable):
         raise NotImplementedError
 
 
-class Selector(Configurable):
+class Selector(Component):
     """Decides what to ask about: plans `n` work items for a document, without any model call.
 
     `blocked` are the flagged spans: a selector never targets them. Items must be deterministic in
@@ -78,10 +102,16 @@ class Selector(Configurable):
         return float(len(doc.text))
 
 
-class QuestionWriter(Configurable):
-    """Writes one question (the user turn) per item from the item's rendered context."""
+class QuestionWriter(Component):
+    """Writes one question (the user turn) per item from the item's rendered context. Writers that say more
+    than the text (its source, the answer it was written for) override `write_questions`."""
 
     name = "question_writer"
+
+    def write_questions(
+        self, items: Sequence[WorkItem], contexts: Sequence[str], docs: Mapping[str, Document], lm: LM
+    ) -> list[WrittenQuestion]:
+        return [WrittenQuestion(q) for q in self.write(items, contexts, docs, lm)]
 
     def write(
         self, items: Sequence[WorkItem], contexts: Sequence[str], docs: Mapping[str, Document], lm: LM
@@ -89,7 +119,7 @@ class QuestionWriter(Configurable):
         raise NotImplementedError
 
 
-class Answerer(Configurable):
+class Answerer(Component):
     """Answers each question from its context. Returns the samples per item; the first is the answer."""
 
     name = "answerer"
@@ -105,7 +135,7 @@ class Answerer(Configurable):
         raise NotImplementedError
 
 
-class QAFilter(Configurable):
+class QAFilter(Component):
     """Scores candidate QA pairs, then keeps or rejects each: one Decision per candidate, in order.
 
     Only candidates still kept reach a filter. A filter may replace `candidate.answer` (the consistency filter keeps

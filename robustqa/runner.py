@@ -164,6 +164,8 @@ def generate_records(
     rejects = rejected_path(out)
     read = _reader(documents)
     fingerprint = fingerprint or stable_hash(strategy.fingerprint(), lm.model_id, budget, seed)
+    # A component that cannot work with this backend (scoring it lacks) fails now, before any file is touched.
+    strategy.check_backend(lm)
     # Pass 1 reads every document before the output is touched: bad input leaves nothing a resume could trust.
     corpus = _weigh(read, strategy, budget)
     _prepare_output(out, rejects, fingerprint, resume, overwrite, config, shard)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from .components import Answerer, Candidate, QAFilter, QuestionWriter, Selector, SpanFilter, SpanFlag
+from .components import Answerer, Candidate, Component, QAFilter, QuestionWriter, Selector, SpanFilter, SpanFlag
 from .context import masked_ranges, render_context
 from .errors import ConfigError
 from .lm.base import LM
@@ -35,6 +35,9 @@ class Strategy(Configurable):
 
     def weight(self, doc: Document) -> float:
         return float(len(doc.text))
+
+    def check_backend(self, lm: LM) -> None:
+        """Fail before any work when the strategy cannot run on `lm` (a component needs scoring, say)."""
 
     def plan(self, doc: Document, n: int, seed: int, fingerprint: str = "") -> list[WorkItem]:
         raise NotImplementedError
@@ -70,6 +73,13 @@ class ComposedStrategy(Strategy):
 
     def weight(self, doc: Document) -> float:
         return self.selector.weight(doc)
+
+    def components(self) -> list[Component]:
+        return [*self.span_filters, self.selector, self.question_writer, self.answerer, *self.filters]
+
+    def check_backend(self, lm: LM) -> None:
+        for component in self.components():
+            component.check_backend(lm)
 
     def flag_spans(self, doc: Document) -> list[SpanFlag]:
         flags: list[SpanFlag] = []
@@ -125,8 +135,9 @@ class ComposedStrategy(Strategy):
             render_context(docs[it.doc_id], *it.context, [(m[0], m[1]) for m in it.meta.get("masked", [])])
             for it in items
         ]
-        # 2. One question per item.
-        questions = [q.strip() for q in self.question_writer.write(items, contexts, docs, lm)]
+        # 2. One question per item (with who wrote it, and the answer span it was written for, if any).
+        written = self.question_writer.write_questions(items, contexts, docs, lm)
+        questions = [q.text.strip() for q in written]
         # 3. Answers (k samples per item come back from one request; the first is the answer).
         has_question = [i for i, q in enumerate(questions) if q]
         samples_by_index: dict[int, list[str]] = {}
@@ -142,7 +153,16 @@ class ComposedStrategy(Strategy):
         candidates = []
         for i, item in enumerate(items):
             samples = [s.strip() for s in samples_by_index.get(i, [])]
-            cand = Candidate(item, contexts[i], questions[i], samples, samples[0] if samples else "")
+            cand = Candidate(
+                item,
+                contexts[i],
+                questions[i],
+                samples,
+                samples[0] if samples else "",
+                meta=dict(written[i].meta),
+                question_source=written[i].source,
+                planned=written[i].planned,
+            )
             cand.decisions.extend(
                 Decision(m[2], m[3], True, f"masked [{m[0]},{m[1]}): {m[4]}") for m in item.meta.get("masked", [])
             )
@@ -163,6 +183,10 @@ class ComposedStrategy(Strategy):
         meta.update(cand.meta)
         meta["item_seed"] = item.seed
         meta["index"] = item.index
+        meta["question_source"] = cand.question_source
+        meta["answer_source"] = cand.answer_source
+        if cand.planned is not None:
+            meta["planned_answer"] = cand.planned.to_dict()
         if len(cand.samples) > 1:
             meta["samples"] = cand.samples
         return QARecord(
@@ -178,6 +202,7 @@ class ComposedStrategy(Strategy):
             fingerprint=item.meta.get("fingerprint", self.fingerprint()),
             decisions=cand.decisions,
             meta=meta,
+            answer_span=None if cand.answer_span is None else cand.answer_span.to_dict(),
         )
 
 
@@ -193,6 +218,8 @@ def _attempt_summary(cand: Candidate, attempt: int) -> dict:
         "question": cand.question,
         "answer": cand.answer,
         "decisions": [d.to_dict() for d in cand.decisions],
+        "question_source": cand.question_source,
+        "answer_source": cand.answer_source,
     }
 
 

@@ -32,6 +32,20 @@ class Span:
     meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
+@dataclass(frozen=True)
+class AnswerSpan:
+    """An answer that is a span of its document: `doc.text[start:end] == text`. `kind` says what sort of span
+    it is (number, date, name, phrase, clause, sentence)."""
+
+    start: int
+    end: int
+    text: str
+    kind: str = "phrase"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "text": self.text, "kind": self.kind}
+
+
 @dataclass
 class Decision:
     """One filter's verdict on a span or a QA pair: the score, whether it was kept, and why."""
@@ -79,6 +93,8 @@ class QARecord:
     fingerprint: str
     decisions: list[Decision] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    # Where the answer lies in the document when it is a span of it (extractive answers): groundedness by offsets.
+    answer_span: dict[str, Any] | None = None
 
     @property
     def kept(self) -> bool:
@@ -90,6 +106,12 @@ class QARecord:
         return [{"role": "user", "content": self.question}, {"role": "assistant", "content": self.answer}]
 
     def to_dict(self) -> dict[str, Any]:
+        row = self._fields()
+        if self.answer_span is not None:  # only extractive answers have one; other records stay as they were
+            row["answer_span"] = self.answer_span
+        return row
+
+    def _fields(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "doc_id": self.doc_id,
@@ -122,6 +144,7 @@ class QARecord:
             fingerprint=row.get("fingerprint", ""),
             decisions=[Decision(**d) for d in row.get("decisions", [])],
             meta=row.get("meta") or {},
+            answer_span=row.get("answer_span"),
         )
 
 

@@ -35,7 +35,7 @@ def register_builtins(registry) -> None:
     registry.strategy(
         "robust",
         make_robust,
-        help="sanitizer + instruction filter + stratified + consistency + verifier; 3 LM requests per pair",
+        help="sanitizer + instruction filter + stratified + answer-aware questions + grounded answers (any teacher)",
     )
     registry.component("selector", "stratified", StratifiedSelector, help="fixed target spans over strata")
     registry.component("question_writer", "targeted", TargetedQuestionWriter, help="a question on the target")
@@ -43,3 +43,13 @@ def register_builtins(registry) -> None:
     registry.component("span_filter", "instruction", InstructionFilter, help="quarantine instructions")
     registry.component("filter", "verifier", Verifier, help="answer support in the target (+1 LM call)")
     registry.component("filter", "consistency", Consistency, help="majority of k sampled answers")
+
+    from .answer_aware_writer import AnswerAwareQuestionWriter
+    from .grounded_answer import GroundedAnswer
+
+    registry.component(
+        "question_writer", "answer_aware", AnswerAwareQuestionWriter, help="answer span first, then its question"
+    )
+    registry.component(
+        "filter", "grounded_answer", GroundedAnswer, help="abstractive where it verifies, else a span of the target"
+    )

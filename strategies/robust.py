@@ -19,10 +19,13 @@ The same composition in a generate config:
 
 from __future__ import annotations
 
+from robustqa.errors import ConfigError
 from robustqa.strategy import ComposedStrategy
 
+from .answer_aware_writer import AnswerAwareQuestionWriter
 from .consistency import Consistency
 from .context_answerer import ContextAnswerer
+from .grounded_answer import GroundedAnswer
 from .instruction_filter import InstructionFilter
 from .sanitizer import Sanitizer
 from .stratified import StratifiedSelector
@@ -54,28 +57,78 @@ def make_stratified(
 
 def make_robust(
     unit: str = "sentence",
-    window: int = 2,
+    window: int = 1,
     position_buckets: int = 4,
     min_target_words: int = 5,
+    answer_mode: str = "auto",
+    question_writer: str = "answer_aware",
+    question_attempts: int = 2,
+    templates: bool = True,
     question_temperature: float = 0.3,
     consistency_k: int = 3,
     answer_temperature: float = 0.7,
-    max_answer_tokens: int = 128,
+    max_answer_tokens: int = 48,
     min_agreement: float = 0.5,
     min_support: float = 0.5,
-    round_trip: bool = True,
+    round_trip: bool | None = None,
+    scoring: str = "auto",
+    min_snap: float = 0.6,
+    min_pmi: float | None = 1.0,
     use_embeddings: bool = True,
     instruction_threshold: float = 0.5,
     attempts: int = 1,
 ) -> ComposedStrategy:
-    """The robust preset. `consistency_k` samples per answer (1 turns consistency into a no-op and answers
-    greedily); `use_embeddings` switches MiniLM on for the instruction filter, verifier and consistency;
-    `attempts` > 1 asks again on the same target when the filters reject a pair (LM calls per attempt as above)."""
+    """The robust preset: grounded QA from any teacher.
+
+    answer_mode: "auto" keeps the teacher's abstractive answer where it verifies and falls back to a span of the
+        target (snapped, scored, planned) where it does not (`grounded_answer`); "abstractive" rejects what does
+        not verify (the pre-fallback behaviour: few or no pairs from a weak teacher); "extractive" always answers
+        with a span.
+    question_writer: "answer_aware" (the answer span first, then the teacher's question for it, template
+        fallback after `question_attempts`) or "targeted" (a question on the marked target sentence).
+    consistency_k: samples per answer (1 answers greedily); their agreement decides abstractive answers and
+        snapped spans alike.
+    round_trip: the verifier re-answers from the target (one more request per pair); default on only in
+        "abstractive" mode. The answer-aware writer's own round trip (scoring) is `scoring`.
+    scoring: "auto" uses the backend's scoring when it has it (round trip of the questions, span choice, the
+        likelihood check); "require" fails at start-up without it; "off" never scores.
+    `use_embeddings` switches MiniLM on for the instruction filter, verifier and consistency; `attempts` > 1 asks
+    again on the same target when the filters reject a pair."""
+    if answer_mode not in ("auto", "abstractive", "extractive"):
+        raise ConfigError(f"robust answer_mode must be auto, abstractive or extractive, got {answer_mode!r}")
+    if question_writer not in ("answer_aware", "targeted"):
+        raise ConfigError(f"robust question_writer must be answer_aware or targeted, got {question_writer!r}")
+    consistency = Consistency(min_agreement=min_agreement, use_embeddings=use_embeddings)
+    verifier = Verifier(
+        min_support=min_support,
+        semantic=use_embeddings,
+        round_trip=(answer_mode == "abstractive") if round_trip is None else round_trip,
+    )
+    if answer_mode == "abstractive":
+        filters: list = [consistency, verifier]
+    else:
+        filters = [
+            GroundedAnswer(
+                abstractive=answer_mode == "auto",
+                consistency=consistency,
+                verifier=verifier,
+                min_snap=min_snap,
+                min_agreement=min_agreement,
+                scoring=scoring,
+                min_pmi=min_pmi,
+            )
+        ]
+    if question_writer == "answer_aware":
+        writer = AnswerAwareQuestionWriter(
+            attempts=question_attempts, templates=templates, round_trip=scoring, retry_temperature=0.7
+        )
+    else:
+        writer = TargetedQuestionWriter(temperature=question_temperature)
     return ComposedStrategy(
         selector=StratifiedSelector(
             unit=unit, window=window, position_buckets=position_buckets, min_target_words=min_target_words
         ),
-        question_writer=TargetedQuestionWriter(temperature=question_temperature),
+        question_writer=writer,
         answerer=ContextAnswerer(
             temperature=answer_temperature if consistency_k > 1 else 0.0,
             max_tokens=max_answer_tokens,
@@ -85,10 +138,7 @@ def make_robust(
             Sanitizer(),
             InstructionFilter(threshold=instruction_threshold, use_embeddings=use_embeddings),
         ],
-        filters=[
-            Consistency(min_agreement=min_agreement, use_embeddings=use_embeddings),
-            Verifier(min_support=min_support, semantic=use_embeddings, round_trip=round_trip),
-        ],
+        filters=filters,
         name="robust",
         attempts=attempts,
     )

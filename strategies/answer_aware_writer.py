@@ -1,0 +1,232 @@
+"""`answer_aware` question writer: choose the answer first, then ask the teacher for a question it answers.
+
+After PAQ (answer extraction -> answer-aware question generation -> round-trip filtering): a small model cannot
+be trusted to find something worth asking and to ask it, but shown one sentence and one short span of it, with a
+few worked examples, it writes usable questions far more often. Per item:
+
+1. The planned answer: a seeded pick among the target's candidate spans, specific facts first
+   (`answer_spans.candidate_spans`, `choose_answer`). No LM call.
+2. The teacher writes a question for it (greedy first, sampled with a derived seed on later attempts).
+3. Every question passes `question_checks` (a question, about the target, not containing its answer, no
+   invented specifics, no near-duplicate of an earlier question on the document in the batch).
+4. Round trip, where the backend can score: the teacher answers its own question by scoring the target's
+   candidate spans (plus the planned one) with the target sentence in context; the planned span must rank first.
+   A question that points elsewhere is ambiguous or wrong and is asked again.
+5. After `attempts` failed tries, a template question built from the sentence and the planned answer stands in
+   (`question_templates`), when `templates` is on; else the question is "" and the pair is rejected with the
+   reasons.
+LM calls: one generation request per attempt, plus one scoring batch of (candidates + 1) continuations sharing
+one prompt per checked question.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from robustqa.components import QuestionWriter, WrittenQuestion
+from robustqa.errors import ConfigError
+from robustqa.lm.base import LM, ChatRequest, ScoreRequest, require_scoring
+from robustqa.types import AnswerSpan, Document, WorkItem, derive_seed
+
+from .answer_spans import candidate_spans, choose_answer
+from .question_checks import QuestionChecks
+from .question_parsing import parse_question
+from .question_templates import template_question
+
+SYSTEM_PROMPT = "You write one short quiz question. The given answer must answer it. Reply with the question only."
+# Worked examples for robustqa (not from any benchmark): a date, a name, a number, a phrase.
+EXAMPLES = (
+    (
+        "The bridge over the Tamar was opened by Queen Victoria in 1859 after seven years of work.",
+        "1859",
+        "In what year was the bridge over the Tamar opened?",
+    ),
+    (
+        "Marie Curie shared the 1903 Nobel Prize in Physics with Pierre Curie and Henri Becquerel.",
+        "Marie Curie",
+        "Who shared the 1903 Nobel Prize in Physics with Pierre Curie and Henri Becquerel?",
+    ),
+    (
+        "The reservoir holds about 40 million cubic metres of water and supplies three towns.",
+        "three towns",
+        "What does the reservoir supply with water?",
+    ),
+)
+USER_PROMPT = "Text: {sentence}\nAnswer: {answer}\nWrite a question about the text whose answer is the answer."
+SCORE_PROMPT = "Answer the question with words copied from this text.\n\nText: {evidence}"
+
+
+class AnswerAwareQuestionWriter(QuestionWriter):
+    """Parameters:
+    attempts: teacher questions tried per item before the template (>= 1).
+    temperature: of the first attempt (0: greedy); later attempts sample at `retry_temperature`.
+    max_tokens: length limit of a question.
+    templates: fall back to a template question (else the pair is rejected).
+    round_trip: "auto" (when the backend can score), "require" (fail at start-up without scoring) or "off".
+    max_candidates: candidate spans per target, the whole sentence included.
+    min_overlap, duplicate_jaccard, min_words, max_words: the question checks.
+    examples: worked (sentence, answer, question) examples shown before the target.
+    """
+
+    name = "answer_aware"
+
+    def __init__(
+        self,
+        attempts: int = 2,
+        temperature: float = 0.0,
+        retry_temperature: float = 0.7,
+        max_tokens: int = 40,
+        templates: bool = True,
+        round_trip: str = "auto",
+        max_candidates: int = 6,
+        min_overlap: int = 2,
+        duplicate_jaccard: float = 0.8,
+        min_words: int = 4,
+        max_words: int = 40,
+        examples: Sequence[Sequence[str]] = EXAMPLES,
+        system_prompt: str = SYSTEM_PROMPT,
+        user_prompt: str = USER_PROMPT,
+        score_prompt: str = SCORE_PROMPT,
+    ) -> None:
+        self.attempts = attempts
+        self.temperature = temperature
+        self.retry_temperature = retry_temperature
+        self.max_tokens = max_tokens
+        self.templates = templates
+        self.round_trip = round_trip
+        self.max_candidates = max_candidates
+        self.min_overlap = min_overlap
+        self.duplicate_jaccard = duplicate_jaccard
+        self.min_words = min_words
+        self.max_words = max_words
+        self.examples = examples
+        self.system_prompt = system_prompt
+        self.user_prompt = user_prompt
+        self.score_prompt = score_prompt
+
+    def check_backend(self, lm: LM) -> None:
+        if self.attempts < 1:
+            raise ConfigError(f"answer_aware attempts must be >= 1, got {self.attempts}")
+        if self.round_trip not in ("auto", "require", "off"):
+            raise ConfigError(f"answer_aware round_trip must be auto, require or off, got {self.round_trip!r}")
+        if self.round_trip == "require":
+            require_scoring(lm, "the answer_aware question writer (round_trip: require)")
+
+    def write(
+        self, items: Sequence[WorkItem], contexts: Sequence[str], docs: Mapping[str, Document], lm: LM
+    ) -> list[str]:
+        return [q.text for q in self.write_questions(items, contexts, docs, lm)]
+
+    def write_questions(
+        self, items: Sequence[WorkItem], contexts: Sequence[str], docs: Mapping[str, Document], lm: LM
+    ) -> list[WrittenQuestion]:
+        self.check_backend(lm)
+        checks = QuestionChecks(self.min_words, self.max_words, self.min_overlap, self.duplicate_jaccard)
+        scoring = self.round_trip != "off" and lm.can_score
+        plans = [self._plan(item) for item in items]
+        out: list[WrittenQuestion | None] = [None] * len(items)
+        tries: list[list[dict]] = [[] for _ in items]
+        accepted_by_doc: dict[str, list[str]] = {}
+        pending = [i for i, plan in enumerate(plans) if plan is not None]
+        for i, plan in enumerate(plans):
+            if plan is None:
+                out[i] = WrittenQuestion("", "model", None, {"question_checks": "no target to ask about"})
+        for attempt in range(self.attempts):
+            if not pending:
+                break
+            raws = self._ask([items[i] for i in pending], [plans[i] for i in pending], attempt, lm)
+            passed = []
+            for i, raw in zip(pending, raws, strict=True):
+                item, (planned, _) = items[i], plans[i]
+                assert item.target is not None
+                question = parse_question(raw, self.min_words, self.max_words, about=item.target.text)
+                earlier = accepted_by_doc.get(item.doc_id, [])
+                failure = checks.failure(question, planned.text, item.target.text, contexts[i], earlier)
+                tries[i].append({"raw": raw, "question": question, "failure": failure})
+                if failure is None:
+                    passed.append(i)
+            if scoring and passed:
+                ranks = self._round_trip([items[i] for i in passed], [plans[i] for i in passed],
+                                         [tries[i][-1]["question"] for i in passed], lm)  # fmt: skip
+                for i, (rank, ranking) in zip(passed, ranks, strict=True):
+                    tries[i][-1]["round_trip"] = ranking
+                    if rank != 0:
+                        tries[i][-1]["failure"] = f"round trip: the teacher ranks the planned answer #{rank + 1}"
+                passed = [i for i in passed if tries[i][-1]["failure"] is None]
+            for i in passed:
+                question = tries[i][-1]["question"]
+                accepted_by_doc.setdefault(items[i].doc_id, []).append(question)
+                meta = {"question_attempts": tries[i], "round_trip": "measured" if scoring else "not measured"}
+                out[i] = WrittenQuestion(question, "model", plans[i][0], meta)
+            pending = [i for i in pending if out[i] is None]
+        for i in pending:
+            planned = plans[i][0]
+            meta = {"question_attempts": tries[i]}
+            if self.templates:
+                assert items[i].target is not None
+                out[i] = WrittenQuestion(template_question(items[i].target, planned), "template", planned, meta)
+            else:
+                out[i] = WrittenQuestion("", "model", planned, meta)
+        return [q for q in out if q is not None]
+
+    # -- steps -----------------------------------------------------------------------------------------------
+    def _plan(self, item: WorkItem) -> tuple[AnswerSpan, list[AnswerSpan]] | None:
+        if item.target is None:
+            return None
+        candidates = candidate_spans(item.target, self.max_candidates)
+        planned = choose_answer(candidates, item.target.text, derive_seed(item.seed, "answer"))
+        return planned, candidates
+
+    def _ask(self, items: Sequence[WorkItem], plans, attempt: int, lm: LM) -> list[str]:
+        shots = []
+        for sentence, answer, question in self.examples:
+            shots.append({"role": "user", "content": self.user_prompt.format(sentence=sentence, answer=answer)})
+            shots.append({"role": "assistant", "content": question})
+        requests = []
+        for item, (planned, _) in zip(items, plans, strict=True):
+            assert item.target is not None
+            sentence = " ".join(item.target.text.split())
+            messages = [
+                {"role": "system", "content": self.system_prompt},
+                *shots,
+                {"role": "user", "content": self.user_prompt.format(sentence=sentence, answer=planned.text)},
+            ]
+            temperature = self.temperature if attempt == 0 else self.retry_temperature
+            seed = item.seed if attempt == 0 else derive_seed(item.seed, "question", attempt)
+            requests.append(ChatRequest.of(messages, temperature=temperature, max_tokens=self.max_tokens, seed=seed))
+        return [c.texts[0] for c in lm.generate(requests)]
+
+    def _round_trip(self, items, plans, questions: Sequence[str], lm: LM) -> list[tuple[int, list[dict]]]:
+        """Per question: the planned span's rank among the candidates by the teacher's log-probability as the
+        answer, and the ranking (best first)."""
+        requests, spans = [], []
+        for item, (planned, candidates), question in zip(items, plans, questions, strict=True):
+            options = rank_options(planned, candidates, question)
+            spans.append(options)
+            messages = answer_messages(self.score_prompt, item.target.text, question)
+            requests.extend(ScoreRequest.of(messages, a.text) for a in options)
+        scores = iter(lm.score(requests))
+        out = []
+        for (planned, _), options in zip(plans, spans, strict=True):
+            ranked = sorted(((next(scores).logprob, a) for a in options), key=lambda x: -x[0])
+            rank = next(k for k, (_, a) in enumerate(ranked) if a == planned)
+            out.append((rank, [{"text": a.text, "logprob": round(lp, 3)} for lp, a in ranked]))
+        return out
+
+
+def rank_options(planned: AnswerSpan | None, candidates: Sequence[AnswerSpan], question: str) -> list[AnswerSpan]:
+    """The spans the teacher chooses between: the candidates whose words the question does not already hold
+    (an echo of the question is no answer), the planned span always included."""
+    from .question_checks import contains_answer
+
+    options = [a for a in candidates if not contains_answer(question, a.text)]
+    if planned is not None and planned not in options:
+        options.insert(0, planned)
+    return options
+
+
+def answer_messages(prompt: str, evidence: str, question: str) -> list[dict[str, str]]:
+    return [
+        {"role": "system", "content": prompt.format(evidence=" ".join(evidence.split()))},
+        {"role": "user", "content": question},
+    ]

@@ -1,0 +1,270 @@
+"""Robust QA from any teacher: answer spans, snapping, question checks, templates and the fallback decisions.
+
+Everything here runs on the FakeLM; the fake's `overlap_scorer` makes a continuation likelier the more of its words
+the prompt holds, which is enough to exercise every scoring path.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from robustqa.strategies.answer_aware_writer import AnswerAwareQuestionWriter
+from robustqa.strategies.answer_spans import candidate_spans, snap
+from robustqa.strategies.grounded_answer import GroundedAnswer
+from robustqa.strategies.question_checks import QuestionChecks, contains_answer
+from robustqa.strategies.question_templates import BLANK, template_question
+from robustqa.strategies.robust import make_robust
+from robustqa.strategies.text_match import normalize
+
+from robustqa.components import Candidate
+from robustqa.errors import ConfigError
+from robustqa.lm.base import ScoringUnsupported
+from robustqa.lm.fake import FakeLM, overlap_scorer
+from robustqa.runner import generate_records
+from robustqa.types import AnswerSpan, Document, Span, WorkItem
+
+TARGET = "The Tamar bridge was opened by Queen Victoria in 1859 after seven years of work."
+DOC = Document("d", f"The river is wide here. {TARGET} Trains still cross it every day.")
+START = DOC.text.index(TARGET)
+SPAN = Span("d", START, START + len(TARGET), TARGET)
+
+# -- answer spans ------------------------------------------------------------------------------------------------
+
+
+def test_candidates_are_exact_document_spans_specific_first_and_the_sentence_last():
+    cands = candidate_spans(SPAN)
+    assert [c.kind for c in cands][:2] == ["number", "name"]
+    assert cands[0].text == "1859"
+    assert any(c.text == "Queen Victoria" for c in cands)
+    assert cands[-1].kind == "sentence" and cands[-1].text == TARGET.rstrip(".")
+    for c in cands:
+        assert DOC.text[c.start : c.end] == c.text
+
+
+_words = st.lists(
+    # Articles normalise away (SQuAD normalisation), so a run of them has nothing to match.
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyzÀéß0123456789", min_size=1, max_size=8).filter(lambda w: normalize(w)),
+    min_size=1,
+    max_size=25,
+)
+_gaps = st.sampled_from([" ", "  ", ", ", " (", ") ", " - ", "; ", "\n"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(words=_words, gaps=st.lists(_gaps, min_size=25, max_size=25), data=st.data(), offset=st.integers(0, 50))
+def test_snapping_the_exact_text_of_a_word_run_returns_its_exact_offsets(words, gaps, data, offset):
+    text = "".join(w + g for w, g in zip(words, gaps)).strip()
+    target = Span("d", offset, offset + len(text), text)
+    i = data.draw(st.integers(0, len(words) - 1))
+    j = data.draw(st.integers(i, len(words) - 1))
+    starts, pos = [], 0
+    for w in words:
+        pos = text.index(w, pos)
+        starts.append(pos)
+        pos += len(w)
+    piece = text[starts[i] : starts[j] + len(words[j])]
+    span, f1 = snap(piece, target)
+    assert span is not None and f1 == pytest.approx(1.0)
+    # Offsets are exact for whatever run wins (an equal run elsewhere may tie), and its words are the piece's.
+    assert text[span.start - offset : span.end - offset] == span.text
+    assert sorted(normalize(span.text).split()) == sorted(normalize(piece).split())  # F1 ties a permutation
+
+
+def test_snapping_finds_the_best_run_and_says_how_well_it_matched():
+    span, f1 = snap("it was Queen Victoria", SPAN)
+    assert span is not None and span.text == "Queen Victoria" and DOC.text[span.start : span.end] == "Queen Victoria"
+    # "it was queen victoria" against "queen victoria": 2 common of 4 and 2 words; "was opened by Queen Victoria"
+    # ties (3 of 4 and 5), and the shorter run wins.
+    assert f1 == pytest.approx(2 * 2 / (4 + 2))
+    assert snap("nothing similar whatsoever", SPAN) == (None, 0.0)
+
+
+# -- question checks and templates -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question, answer, reason",
+    [
+        ("When was the Tamar bridge opened?", "1859", None),
+        ("The bridge was opened.", "1859", "not a question"),
+        ("Was it?", "1859", "not a question"),
+        ("What is the capital of France today?", "1859", "not about the target"),
+        ("Was the Tamar bridge opened in 1859?", "1859", "contains its own answer"),
+        ("When did Prince Albert open the Tamar bridge?", "1859", "invented specifics"),
+    ],
+)
+def test_question_checks(question, answer, reason):
+    failure = QuestionChecks().failure(question, answer, TARGET, DOC.text)
+    assert (failure is None) if reason is None else failure.startswith(reason)
+
+
+def test_near_duplicates_of_earlier_questions_fail():
+    checks = QuestionChecks()
+    first = "When was the Tamar bridge opened?"
+    assert checks.failure("When was the Tamar bridge opened?", "1859", TARGET, DOC.text, [first]).startswith("near")
+    assert checks.failure("Who opened the Tamar bridge?", "Queen Victoria", TARGET, DOC.text, [first]) is None
+    assert contains_answer("Who opened it, Queen Victoria?", "Queen Victoria")
+    assert not contains_answer("Who opened it?", "Queen Victoria")
+
+
+def test_template_questions_are_grammatical_and_do_not_contain_their_answer():
+    year = next(c for c in candidate_spans(SPAN) if c.text == "1859")
+    cloze = template_question(SPAN, year)
+    assert (
+        cloze == f'Which words fill the blank in "The Tamar bridge was opened by Queen Victoria in {BLANK} after '
+        'seven years of work."?'
+    )
+    subject = Span("d", 0, 38, "Peyton Manning was named the MVP.")
+    name = AnswerSpan(0, 14, "Peyton Manning", "name")
+    assert template_question(subject, name) == "Who was named the MVP?"
+    for q, a in [(cloze, "1859"), ("Who was named the MVP?", "Peyton Manning")]:
+        assert not contains_answer(q, a)
+
+
+# -- the answer-aware writer ---------------------------------------------------------------------------------------
+
+
+def _item(seed: int = 7) -> WorkItem:
+    return WorkItem("i", "d", 0, seed, (0, len(DOC.text)), SPAN)
+
+
+def test_answer_aware_writer_asks_for_the_planned_span_and_keeps_a_good_question():
+    planned = AnswerAwareQuestionWriter()._plan(_item())[0]
+    question = {
+        "1859": "In what year was the Tamar bridge opened?",
+        "Queen Victoria": "Who opened the Tamar bridge?",
+    }.get(planned.text, f"What about the Tamar bridge and {planned.text}?")
+    lm = FakeLM(default=question)
+    [written] = AnswerAwareQuestionWriter(round_trip="off").write_questions([_item()], [DOC.text], {"d": DOC}, lm)
+    prompt = lm.calls[0].messages[-1][1]
+    assert f"Answer: {planned.text}" in prompt and TARGET in prompt
+    assert written.planned == planned
+    if planned.text in ("1859", "Queen Victoria"):
+        assert (written.text, written.source) == (question, "model")
+        assert written.meta["round_trip"] == "not measured"
+
+
+def test_answer_aware_writer_retries_then_falls_back_to_a_template_and_records_why():
+    lm = FakeLM(replies=["Sure! Here is a question.", "What is the capital of France today?"])
+    writer = AnswerAwareQuestionWriter(attempts=2, round_trip="off")
+    [written] = writer.write_questions([_item()], [DOC.text], {"d": DOC}, lm)
+    assert written.source == "template"
+    assert written.text == template_question(SPAN, written.planned)
+    tries = written.meta["question_attempts"]
+    assert [t["failure"].split(":")[0] for t in tries] == ["not a question", "not about the target"]
+    # The retry sampled with a derived seed; the first try was greedy.
+    assert lm.calls[0].params.temperature == 0.0 and lm.calls[1].params.temperature > 0
+    assert lm.calls[0].params.seed != lm.calls[1].params.seed
+    no_templates = AnswerAwareQuestionWriter(attempts=1, templates=False, round_trip="off")
+    [empty] = no_templates.write_questions([_item()], [DOC.text], {"d": DOC}, FakeLM(default="no"))
+    assert empty.text == "" and empty.meta["question_attempts"]
+
+
+def test_round_trip_rejects_a_question_whose_answer_the_teacher_puts_elsewhere():
+    # "Who opened ...?" points at Queen Victoria; planned 1859 then ranks below it.
+    writer = AnswerAwareQuestionWriter(attempts=1, max_candidates=6)
+    item = next(_item(s) for s in range(100) if writer._plan(_item(s))[0].text == "1859")
+    scorer = FakeLM(default="Who opened the Tamar bridge in the year of its opening?", scorer=_prefers("Victoria"))
+    [written] = writer.write_questions([item], [DOC.text], {"d": DOC}, scorer)
+    assert written.source == "template"
+    assert written.meta["question_attempts"][0]["failure"].startswith("round trip: the teacher ranks the planned")
+
+
+def _prefers(word: str):
+    def scorer(req):
+        # Likely only when the prompt shows the word too: the target in context makes the span likelier.
+        n = len(req.continuation.split()) + (1 if req.end_turn else 0)
+        shown = any(word in content for _, content in req.messages)
+        return [-0.1 if word in req.continuation and shown else -5.0] * n
+
+    return scorer
+
+
+def test_round_trip_require_fails_at_start_up_without_scoring(tmp_path):
+    strategy = make_robust(scoring="require", use_embeddings=False)
+    with pytest.raises(ScoringUnsupported, match="needs scoring, but the fake backend"):
+        generate_records([DOC], strategy, FakeLM(), 2, 0, tmp_path / "out.jsonl", progress=False)
+    assert not (tmp_path / "out.jsonl").exists()
+    with pytest.raises(ConfigError):
+        make_robust(answer_mode="guess")
+
+
+# -- the grounded answer and its fallbacks -----------------------------------------------------------------------
+
+
+def _cand(answer: str, samples=None, question="In what year was the Tamar bridge opened?", source="model"):
+    planned = next(c for c in candidate_spans(SPAN) if c.text == "1859")
+    return Candidate(_item(), DOC.text, question, samples or [answer], answer, question_source=source, planned=planned)
+
+
+def _grounded(**kw) -> GroundedAnswer:
+    kw.setdefault("consistency", {"use_embeddings": False})
+    kw.setdefault("verifier", {"semantic": False, "round_trip": False})
+    return GroundedAnswer(**kw)
+
+
+def test_a_verified_abstractive_answer_is_kept_as_it_is():
+    cand = _cand("It opened in 1859.", ["It opened in 1859.", "In 1859.", "1859, after seven years."])
+    [d] = _grounded(min_pmi=None).judge([cand], {"d": DOC}, FakeLM())
+    assert d.kept and cand.answer_source == "abstractive" and cand.answer_span is None
+    assert d.reason.startswith("answer from abstractive")
+
+
+def test_an_invented_answer_falls_back_to_its_snapped_span_and_the_decision_says_so():
+    samples = ["It was opened by Queen Victoria in 1862.", "Queen Victoria opened it.", "Queen Victoria, in 1850."]
+    cand = _cand(samples[0], samples, question="Who opened the Tamar bridge?")
+    [d] = _grounded(min_pmi=None).judge([cand], {"d": DOC}, FakeLM())
+    assert d.kept and cand.answer_source == "extractive-snapped"
+    assert cand.answer == "Queen Victoria" and DOC.text[cand.answer_span.start : cand.answer_span.end] == cand.answer
+    assert "abstractive rejected (verifier: invented specifics" in d.reason
+    assert cand.meta["grounded_answer"]["abstractive_answer"] == samples[0]
+
+
+def test_disagreeing_samples_do_not_snap_and_scoring_chooses_a_span_instead():
+    samples = ["Built by Napoleon.", "Cost 9 pounds.", "Opened at dawn."]
+    cand = _cand(samples[0], samples)
+    lm = FakeLM(scorer=_prefers("1859"))
+    [d] = _grounded().judge([cand], {"d": DOC}, lm)
+    assert d.kept and cand.answer_source == "extractive-scored" and cand.answer == "1859"
+    assert "likelihood: log-prob" in d.reason and cand.meta["likelihood"]["with_target"] is not None
+    assert cand.meta["scored_spans"][0]["text"] == "1859"
+
+
+def test_without_scoring_the_planned_span_answers_and_templates_skip_snapping():
+    cand = _cand("No idea, sorry.", ["No idea, sorry."])
+    [d] = _grounded().judge([cand], {"d": DOC}, FakeLM())
+    assert d.kept and cand.answer_source == "extractive-planned" and cand.answer == "1859"
+    assert "likelihood check not measured" in d.reason
+    template = _cand("Queen Victoria", ["Queen Victoria"], question=template_question(SPAN, _cand("x").planned),
+                     source="template")  # fmt: skip
+    [d] = _grounded(abstractive=False).judge([template], {"d": DOC}, FakeLM())
+    assert template.answer_source == "extractive-planned" and template.answer == "1859"
+
+
+def test_the_likelihood_check_rejects_a_span_the_target_does_not_make_likelier():
+    cand = _cand("No idea.", ["No idea."])
+    flat = FakeLM(scorer=lambda req: [-1.0] * (len(req.continuation.split()) + 1))
+    [d] = _grounded().judge([cand], {"d": DOC}, flat)
+    assert not d.kept and "gain 0.00 < 1.0" in d.reason
+
+
+# -- the robust preset end to end ----------------------------------------------------------------------------------
+
+
+def test_robust_keeps_grounded_pairs_from_a_teacher_that_only_writes_nonsense(tmp_path):
+    docs = [DOC, Document("e", "Marie Curie won the Nobel Prize in Physics in 1903. She was born in Warsaw in 1867.")]
+    lm = FakeLM(default="Bananas are purple on Tuesdays.", scorer=overlap_scorer)
+    out = tmp_path / "r.jsonl"
+    summary = generate_records(docs, make_robust(use_embeddings=False), lm, 4, 0, out, progress=False)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert summary.kept == len(rows) == summary.planned > 0
+    text = {d.id: d.text for d in docs}
+    for row in rows:
+        assert row["meta"]["question_source"] == "template"
+        assert row["meta"]["answer_source"].startswith("extractive")
+        span = row["answer_span"]
+        assert text[row["doc_id"]][span["start"] : span["end"]] == row["answer"] == span["text"]
+        assert row["target"]["start"] <= span["start"] < span["end"] <= row["target"]["end"]
