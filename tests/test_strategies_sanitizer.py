@@ -118,13 +118,13 @@ def test_alignment_maps_extracted_text_back_to_offsets():
     assert covered_fraction(0, 9, ranges) == 0.0
 
 
-def test_html_pages_keep_the_article_and_flag_the_rest(shared_data):
-    """On real pages (10 of the shared web set): most boilerplate flagged, nearly all article text kept."""
+def test_html_pages_keep_the_article_and_flag_the_rest(fixture_data):
+    """On the vendored real pages (6 of the web set): most boilerplate flagged, nearly all article text kept."""
     from robustqa.audit.boilerplate import align_article
     from robustqa.io.loaders import load_document
 
-    truth = json.loads((shared_data / "web" / "ground-truth.json").read_text(encoding="utf-8"))
-    pages = sorted((shared_data / "web" / "html").glob("*.html.gz"))[:10]
+    truth = json.loads((fixture_data / "web" / "ground-truth.json").read_text(encoding="utf-8"))
+    pages = sorted((fixture_data / "web" / "html").glob("*.html.gz"))
     article = article_flagged = boiler = boiler_flagged = 0
     for path in pages:
         doc = load_document(path)[0]

@@ -24,8 +24,8 @@ from robustqa.types import Document
 
 
 @pytest.fixture(scope="module")
-def squad_file(shared_data):
-    return shared_data / "xquad_en_dev.json"
+def squad_file(fixture_data):
+    return fixture_data / "xquad_en_dev.json"
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # fixtures in conftest.py
@@ -235,8 +235,8 @@ def test_evaluation_reports_overall_and_by_position(tiny_model, squad_file):
 
 
 # -- leakage -----------------------------------------------------------------------------------------------
-def test_attacks_are_planted_deterministically_and_detected(shared_data, xquad_paragraphs):
-    attacks = load_attacks(shared_data / "injections")
+def test_attacks_are_planted_deterministically_and_detected(fixture_data, xquad_paragraphs):
+    attacks = load_attacks(fixture_data / "injections")
     assert {a.source for a in attacks} == {"spikee", "bipia"}
     assert all(a.canaries for a in attacks if a.source == "spikee")
     docs = [Document(i, t) for i, t in xquad_paragraphs[:20]]

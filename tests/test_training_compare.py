@@ -26,13 +26,13 @@ def _teacher(spec):
     return FakeLM(model_id=f"fake-{spec.name}")
 
 
-def _experiment(shared_data, tiny_model, **changes) -> Experiment:
+def _experiment(fixture_data, tiny_model, **changes) -> Experiment:
     data = {
         "name": "ci",
-        "documents": [str(shared_data / "xquad_en_dev.json")],
+        "documents": [str(fixture_data / "xquad_en_dev.json")],
         "include": ["Super_Bowl_50"],
         "max_documents": 3,
-        "eval_questions": str(shared_data / "xquad_en_dev.json"),
+        "eval_questions": str(fixture_data / "xquad_en_dev.json"),
         "strategies": [
             {"name": "naive", "params": {"max_tokens_a": 16, "max_tokens_b": 16}},
             {"name": "naive", "label": "naive_short", "params": {"min_tokens": 32, "max_tokens": 64}},
@@ -43,7 +43,7 @@ def _experiment(shared_data, tiny_model, **changes) -> Experiment:
         "student_base": str(tiny_model),
         "train": {"epochs": 2, "learning_rate": 3.0e-3, "batch_size": 4},
         "eval": {"max_new_tokens": 4, "max_questions": 30},
-        "injections": {"data_dir": str(shared_data / "injections"), "fraction": 0.67},
+        "injections": {"data_dir": str(fixture_data / "injections"), "fraction": 0.67},
         "control": {"include": ["Normans"]},
         "cache": None,
         "bootstrap_samples": 200,
@@ -52,8 +52,8 @@ def _experiment(shared_data, tiny_model, **changes) -> Experiment:
     return Experiment.from_dict(data)
 
 
-def test_compare_writes_every_result_field_and_resumes(shared_data, tiny_model, tmp_path):
-    exp = _experiment(shared_data, tiny_model)
+def test_compare_writes_every_result_field_and_resumes(fixture_data, tiny_model, tmp_path):
+    exp = _experiment(fixture_data, tiny_model)
     out = tmp_path / "cmp"
     results = run_experiment(exp, out, lm_factory=_teacher, progress=False, log=lambda _: None)
     on_disk = json.loads((out / "results.json").read_text())
@@ -118,9 +118,9 @@ def test_compare_writes_every_result_field_and_resumes(shared_data, tiny_model, 
     assert again["differences"] == results["differences"] and again["students"] == results["students"]
 
 
-def test_students_can_share_one_qa_set_per_strategy(shared_data, tiny_model, tmp_path):
+def test_students_can_share_one_qa_set_per_strategy(fixture_data, tiny_model, tmp_path):
     exp = _experiment(
-        shared_data,
+        fixture_data,
         tiny_model,
         seeds=[3, 4],
         budget=4,
@@ -171,7 +171,7 @@ def test_generation_oversamples_until_the_budget_is_kept(xquad_paragraphs, tmp_p
     assert result.usage["requests"] == lm.usage.requests and len(result.files) == result.attempts
 
 
-def test_experiment_file_errors(tmp_path, shared_data, tiny_model):
+def test_experiment_file_errors(tmp_path, fixture_data, tiny_model):
     path = tmp_path / "exp.yaml"
     good = {"documents": ["docs.json"], "eval_questions": "q.json", "student_base": "model"}
     path.write_text(yaml.safe_dump(good))
