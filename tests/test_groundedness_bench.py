@@ -114,7 +114,7 @@ def test_fake_generation_end_to_end(fixture_data, tmp_path):
     out = tmp_path / "g.json"
     argv = ["--generate", "--lm", "fake", "--paragraphs", "3", "--budget-per-paragraph", "2", "--out", str(out)]
     argv += ["--strategies", "naive", "robust@use_embeddings=false", "--smoke"]
-    result = gb.main([*argv, "--data", str(fixture_data / "xquad_en_dev.json")])
+    result = gb.main([*argv, "--data", str(fixture_data)])
     assert result["smoke"] is True and result["lm"] == "fake-page-echo"
     assert [d["name"] for d in result["datasets"]] == ["naive", "robust@use_embeddings=false"]
     naive, robust = result["datasets"]

@@ -118,7 +118,7 @@ def test_rate_has_a_wilson_interval():
 def test_fake_run_writes_the_result_file(tmp_path, fixture_data):
     out = tmp_path / "ic.json"
     argv = ["--lm", "fake", "--no-embeddings", "--paragraphs", "8", "--spikee-per-cell", "1"]
-    argv += ["--bipia-per-cell", "1", "--limit", "18", "--out", str(out)]
+    argv += ["--bipia-per-cell", "1", "--limit", "18", "--data", str(fixture_data), "--out", str(out)]
     result = ic.main(argv)
     saved = json.loads(out.read_text(encoding="utf-8"))
     assert saved["smoke"] is True and saved["counts"]["cases"] == {"spikee": 18, "bipia": 18}
