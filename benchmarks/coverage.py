@@ -25,11 +25,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import yaml
 from _common import add_data_argument, data_file, machine_info, sentence_echo_fake, shown_path, write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 from robustqa.audit import run_audit
 from robustqa.io.loaders import load_documents
+from robustqa.keyvalue import parse_spec
 from robustqa.lm.base import LM
 from robustqa.lm.factory import make_lm
 from robustqa.registry import get_strategy
@@ -44,12 +44,8 @@ GOAL = 0.95  # robust coverage at one question per sentence
 def build_strategy(spec: str) -> Any:
     """`naive`, `naive:<seed prompt type>`, `stratified`, `robust`, each optionally with parameters after `@`:
     `robust@attempts=3`, `naive@max_tokens_b=64,temperature_a=0.7` (values parsed as YAML scalars)."""
-    head, _, params_text = spec.partition("@")
+    head, params = parse_spec(spec)
     name, _, seed_prompt = head.partition(":")
-    params: dict[str, Any] = {}
-    for pair in filter(None, params_text.split(",")):
-        key, _, value = pair.partition("=")
-        params[key.strip()] = yaml.safe_load(value)
     if seed_prompt:
         params["seed_prompts"] = [seed_prompt]
     return get_strategy(name, **params)

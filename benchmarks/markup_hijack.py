@@ -49,7 +49,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from _common import RunStart, add_data_argument, data_file, run_header, wilson, write_result
 
 from robustqa.audit import AuditConfig, run_audit
@@ -58,6 +57,7 @@ from robustqa.config import GenerateConfig
 from robustqa.errors import InputError
 from robustqa.io.jsonl import iter_jsonl
 from robustqa.io.loaders import load_documents
+from robustqa.keyvalue import parse_spec
 from robustqa.lm.base import LM, ChatRequest
 from robustqa.lm.factory import make_lm
 from robustqa.lm.fake import FakeLM
@@ -212,14 +212,8 @@ def boilerplate_char_share(pages: PageSet) -> float | None:
 def build_strategy(spec: str) -> Strategy:
     """A registered strategy from `name` or `name@key=value,key=value` (values parsed as YAML scalars), built
     through the registry as `robustqa generate` builds it."""
-    name, _, params_text = spec.partition("@")
-    params: dict[str, Any] = {}
-    for pair in filter(None, params_text.split(",")):
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"strategy spec {spec!r}: parameters must look like key=value")
-        params[key.strip()] = yaml.safe_load(value)
-    return GenerateConfig(strategy=name.strip(), strategy_params=params).build_strategy()
+    name, params = parse_spec(spec)
+    return GenerateConfig(strategy=name, strategy_params=params).build_strategy()
 
 
 FAKE_QUESTION = "What does the text say about "
