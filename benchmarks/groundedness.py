@@ -145,7 +145,7 @@ def measure_dataset(
             part["share"] = wilson(part["supported"], part["checked"])
     return {
         "name": name,
-        "path": str(path),
+        "path": shown_path(path),
         "strategies": sorted(strategies),
         "rows_read": stats.rows,
         "skipped_rejected": stats.skipped_rejected,

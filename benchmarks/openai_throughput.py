@@ -329,7 +329,7 @@ def server(args: argparse.Namespace) -> Iterator[tuple[str, str, dict[str, Any]]
                 "kind": "transformers serve",
                 "started_here": True,
                 "model": "embedded SmolLM2-135M-Instruct (fp32 safetensors converted from the Q4_1 GGUF)",
-                "model_dir": str(model_dir),
+                "model_dir": shown_path(model_dir),
                 "threads": args.server_threads,
                 "continuous_batching": args.continuous_batching,
                 "startup_seconds": round(served.startup_seconds, 2),
