@@ -1,5 +1,5 @@
 """What every benchmark script records the same way: the run header (name, date, duration, command line,
-machine), Wilson intervals, and writing the result file.
+machine), Wilson intervals, writing the result file, and where the third-party data lies (`--data DIR`).
 
 The scripts import it as a neighbour (`from _common import ...`): `python benchmarks/x.py` puts this folder
 first on sys.path; a script loaded by file path appends it (never prepends: benchmarks/coverage.py would
@@ -8,6 +8,7 @@ shadow the `coverage` package).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -22,6 +23,34 @@ from typing import Any
 
 from robustqa.lm.base import ChatRequest
 from robustqa.lm.fake import FakeLM
+from robustqa.paths import portable_path
+
+REPO = Path(__file__).resolve().parents[1]
+# The full third-party data (its README names each source); this project's machines keep it beside the repo.
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+
+
+def add_data_argument(parser: argparse.ArgumentParser, needed: str = "the files it reads") -> None:
+    """`--data DIR`: the folder holding the third-party data, laid out as ../shared/data (and tests/data)."""
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help=f"the third-party data folder ({needed}; default: ../shared/data)",
+    )
+
+
+def shown_path(path: str | Path) -> str:
+    """A path as a result file records it: relative to the repository (where the scripts are run from)."""
+    return portable_path(path, REPO)
+
+
+def data_file(data: Path, *parts: str) -> Path:
+    """`data/parts...`, or exit with a one-line error naming the missing path."""
+    path = data.joinpath(*parts)
+    if not path.exists():
+        raise SystemExit(f"data not found: {path} (pass --data DIR, the folder of the third-party data)")
+    return path
 
 
 def utc_now() -> str:
@@ -47,9 +76,8 @@ class RunStart:
 def command_line(script: str, argv: Sequence[str] | None) -> str:
     """The command that reproduces the run: the real one from the shell, or `benchmarks/<script>` with the
     arguments `main(argv)` was called with (in tests, sys.argv is pytest's)."""
-    if argv is None:
-        return "python " + " ".join(sys.argv)
-    return "python " + " ".join([f"benchmarks/{script}", *argv])
+    args = sys.argv if argv is None else [f"benchmarks/{script}", *argv]
+    return "python " + " ".join(shown_path(a) if os.path.isabs(a) else a for a in map(str, args))
 
 
 def machine_info(load_average_at_start: list[float] | None = None, **versions: str) -> dict[str, Any]:

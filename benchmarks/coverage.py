@@ -25,11 +25,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import yaml
-from _common import machine_info, sentence_echo_fake, write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _common import add_data_argument, data_file, machine_info, sentence_echo_fake, shown_path, write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 from robustqa.audit import run_audit
 from robustqa.io.loaders import load_documents
+from robustqa.keyvalue import parse_spec
 from robustqa.lm.base import LM
 from robustqa.lm.factory import make_lm
 from robustqa.registry import get_strategy
@@ -38,19 +38,14 @@ from robustqa.segment import sentences
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "coverage.json"
-DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "xquad_en_dev.json"
 GOAL = 0.95  # robust coverage at one question per sentence
 
 
 def build_strategy(spec: str) -> Any:
     """`naive`, `naive:<seed prompt type>`, `stratified`, `robust`, each optionally with parameters after `@`:
     `robust@attempts=3`, `naive@max_tokens_b=64,temperature_a=0.7` (values parsed as YAML scalars)."""
-    head, _, params_text = spec.partition("@")
+    head, params = parse_spec(spec)
     name, _, seed_prompt = head.partition(":")
-    params: dict[str, Any] = {}
-    for pair in filter(None, params_text.split(",")):
-        key, _, value = pair.partition("=")
-        params[key.strip()] = yaml.safe_load(value)
     if seed_prompt:
         params["seed_prompts"] = [seed_prompt]
     return get_strategy(name, **params)
@@ -90,7 +85,7 @@ def _fmt(value: Any) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD-format json (XQuAD)")
+    add_data_argument(ap, "xquad_en_dev.json")
     ap.add_argument("--paragraphs", type=int, default=3, help="first N paragraphs (one document each)")
     ap.add_argument("--ratios", default="0.5,1", help="budgets as questions per sentence, comma list")
     ap.add_argument("--strategies", default="naive,robust", help="comma list; naive:<type> for one seed prompt")
@@ -104,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     load_at_start = list(os.getloadavg())
-    docs = load_documents([args.data])[: args.paragraphs]
+    docs = load_documents([data_file(args.data, "xquad_en_dev.json")])[: args.paragraphs]
     n_sentences = sum(len(sentences(d.text, d.id)) for d in docs)
     ratios = [float(r) for r in args.ratios.split(",")]
     lm: LM = sentence_echo_fake() if args.lm == "fake" else make_lm("hf")
@@ -171,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
         "machine": machine_info(load_at_start),
         "lm": lm.model_id,
-        "data": str(args.data),
+        "data": shown_path(data_file(args.data, "xquad_en_dev.json")),
         "paragraphs": len(docs),
         "sentences_segmented": n_sentences,
         "rows": rows,

@@ -80,13 +80,13 @@ def spikee_attacks() -> list[tuple[str, str]]:
     ]
 
 
-def notinject() -> list[str]:
-    data = json.loads((DATA / "injections" / "notinject" / "NotInject_one.json").read_text(encoding="utf-8"))
+def notinject(data: Path = DATA) -> list[str]:
+    data = json.loads((data / "injections" / "notinject" / "NotInject_one.json").read_text(encoding="utf-8"))
     return [row["prompt"] for row in data]
 
 
-def benign_lookalikes() -> list[str]:
-    path = DATA / "injections" / "spikee" / "benign_lookalikes.jsonl"
+def benign_lookalikes(data: Path = DATA) -> list[str]:
+    path = data / "injections" / "spikee" / "benign_lookalikes.jsonl"
     return [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 

@@ -39,8 +39,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from _common import RunStart, run_header, wilson, write_result
-from markup_hijack import DATA, build_strategy, make_benchmark_lm, spread
+from _common import RunStart, add_data_argument, data_file, run_header, shown_path, wilson, write_result
+from markup_hijack import build_strategy, make_benchmark_lm, spread
 
 from robustqa.audit import AuditConfig, run_audit
 from robustqa.audit.records import AuditRow, ReadStats, iter_rows
@@ -51,7 +51,6 @@ from robustqa.types import Document
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "groundedness.json"
-XQUAD = DATA / "xquad_en_dev.json"
 GOAL = 0.95  # robust: share of kept answers supported by their target span
 DEFINITION = (
     "robustqa.audit groundedness: an answer's containment is the share of its distinct content words "
@@ -146,7 +145,7 @@ def measure_dataset(
             part["share"] = wilson(part["supported"], part["checked"])
     return {
         "name": name,
-        "path": str(path),
+        "path": shown_path(path),
         "strategies": sorted(strategies),
         "rows_read": stats.rows,
         "skipped_rejected": stats.skipped_rejected,
@@ -194,7 +193,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("qa", nargs="*", type=Path, help="QA JSONL files to measure (robustqa records or foreign rows)")
     ap.add_argument("--docs", nargs="+", type=Path, default=None, help="their documents (default: the XQuAD file)")
     ap.add_argument("--generate", action="store_true", help="generate naive and robust QA first, then measure")
-    ap.add_argument("--data", type=Path, default=XQUAD, help="--generate: SQuAD-format JSON (XQuAD dev)")
+    add_data_argument(ap, "xquad_en_dev.json: --generate, and the default --docs")
     ap.add_argument("--paragraphs", type=int, default=6, help="--generate: K paragraphs, evenly spaced")
     ap.add_argument("--budget-per-paragraph", type=int, default=3, help="--generate: planned pairs per paragraph")
     ap.add_argument(
@@ -257,7 +256,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         if args.generate:
-            documents = spread(load_documents([args.data]), args.paragraphs)
+            documents = spread(load_documents([data_file(args.data, "xquad_en_dev.json")]), args.paragraphs)
             folder = args.keep or workdir
             folder.mkdir(parents=True, exist_ok=True)
             budget = args.budget_per_paragraph * len(documents)
@@ -276,7 +275,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if args.docs:
                 documents = documents + load_documents(args.docs)
         else:
-            documents = load_documents(args.docs or [XQUAD])
+            documents = load_documents(args.docs or [data_file(args.data, "xquad_en_dev.json")])
             files = [(p.stem, p) for p in args.qa]
         for path in (p for _, p in files):
             if not path.exists():
@@ -310,7 +309,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "threshold": args.threshold,
         "settings": {
             "generate": args.generate,
-            "data": str(args.data) if args.generate else None,
+            "data": shown_path(data_file(args.data, "xquad_en_dev.json")) if args.generate else None,
             "paragraphs": args.paragraphs if args.generate else None,
             "budget_per_paragraph": args.budget_per_paragraph if args.generate else None,
             "strategies": args.strategies if args.generate else None,

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import tempfile
 import zlib
@@ -50,8 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
-from _common import RunStart, run_header, wilson, write_result
+from _common import RunStart, add_data_argument, data_file, run_header, wilson, write_result
 
 from robustqa.audit import AuditConfig, run_audit
 from robustqa.audit.boilerplate import Regions, article_provider, complement, load_article_truth
@@ -59,6 +57,7 @@ from robustqa.config import GenerateConfig
 from robustqa.errors import InputError
 from robustqa.io.jsonl import iter_jsonl
 from robustqa.io.loaders import load_documents
+from robustqa.keyvalue import parse_spec
 from robustqa.lm.base import LM, ChatRequest
 from robustqa.lm.factory import make_lm
 from robustqa.lm.fake import FakeLM
@@ -68,7 +67,6 @@ from robustqa.strategy import Strategy
 from robustqa.types import Document
 
 HERE = Path(__file__).resolve().parent
-DATA = Path(os.environ.get("ROBUSTQA_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
 RESULTS = HERE / "results" / "markup_hijack.json"
 GOAL = 0.02  # robust: share of kept questions whose evidence is boilerplate
 SOURCES = ("web", "wcxb")
@@ -214,14 +212,8 @@ def boilerplate_char_share(pages: PageSet) -> float | None:
 def build_strategy(spec: str) -> Strategy:
     """A registered strategy from `name` or `name@key=value,key=value` (values parsed as YAML scalars), built
     through the registry as `robustqa generate` builds it."""
-    name, _, params_text = spec.partition("@")
-    params: dict[str, Any] = {}
-    for pair in filter(None, params_text.split(",")):
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"strategy spec {spec!r}: parameters must look like key=value")
-        params[key.strip()] = yaml.safe_load(value)
-    return GenerateConfig(strategy=name.strip(), strategy_params=params).build_strategy()
+    name, params = parse_spec(spec)
+    return GenerateConfig(strategy=name, strategy_params=params).build_strategy()
 
 
 FAKE_QUESTION = "What does the text say about "
@@ -441,7 +433,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--model", default=None, help="hf: a local model directory instead of the embedded model")
     ap.add_argument("--batch-size", type=int, default=16, help="work items per LM batch")
     ap.add_argument("--seed", type=int, default=0, help="run seed")
-    ap.add_argument("--data", type=Path, default=DATA, help="the shared data folder (web/ and wcxb/)")
+    add_data_argument(ap, "web/ and wcxb/")
     ap.add_argument("--out", type=Path, default=RESULTS, help="result JSON")
     ap.add_argument("--keep", type=Path, default=None, help="keep the generated QA and audit files here")
     ap.add_argument("--smoke", action="store_true", help='mark the result "smoke": a small check, not the figure')
@@ -465,7 +457,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     start = RunStart()
     sources = SOURCES if args.source == "both" else (args.source,)
-    page_sets = [load_pages(s, args.data, args.pages) for s in sources]
+    page_sets = [load_pages(s, data_file(args.data, s).parent, args.pages) for s in sources]  # data/web, data/wcxb
     strategies = {spec: build_strategy(spec) for spec in args.strategies}
     lm = make_benchmark_lm(args.lm, args.model)
 

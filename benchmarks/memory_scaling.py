@@ -33,9 +33,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import add_data_argument, data_file  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-SHARED = Path(os.environ.get("ROBUSTQA_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 # Runs `code` (with `argv` as sys.argv[1:]) and reports the process's peak RSS at exit, however it exits, and
 # the peak of its anonymous memory (RssAnon, sampled every 5 ms): RSS also counts pages of files mapped into
@@ -81,13 +82,13 @@ READ = (
 BASELINE = "import robustqa.cli, robustqa.io.jsonl, robustqa.runner, robustqa.strategies.naive"
 
 
-def real_paragraphs() -> list[str]:
+def real_paragraphs(data: Path) -> list[str]:
     """Paragraph-sized pieces of real text: XQuAD paragraphs and COVID-QA papers split at blank lines."""
     pieces = []
-    xquad = json.loads((SHARED / "xquad_en_dev.json").read_text(encoding="utf-8"))
+    xquad = json.loads(data_file(data, "xquad_en_dev.json").read_text(encoding="utf-8"))
     for article in xquad["data"]:
         pieces += [p["context"] for p in article["paragraphs"]]
-    covid = SHARED / "covidqa" / "covidqa_dev.json"
+    covid = data / "covidqa" / "covidqa_dev.json"
     if covid.exists():
         for article in json.loads(covid.read_text(encoding="utf-8"))["data"]:
             for para in article["paragraphs"]:
@@ -160,9 +161,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=1000, help="Documents at corpus size x (10x is ten times).")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "memory_scaling.json")
+    add_data_argument(parser, "xquad_en_dev.json, covidqa/")
     args = parser.parse_args()
 
-    pieces = real_paragraphs()
+    pieces = real_paragraphs(args.data)
     with tempfile.TemporaryDirectory(prefix="robustqa-memory-") as tmp:
         workdir = Path(tmp)
         baseline = probe(BASELINE, [], workdir)

@@ -48,10 +48,9 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.append(str(HERE))
 
-from _common import command_line, machine_info, utc_now, write_result  # noqa: E402
+from _common import add_data_argument, command_line, data_file, machine_info, shown_path, utc_now, write_result  # noqa: E402
 
 RESULTS = HERE / "results" / "openai_throughput.json"
-DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "xquad_en_dev.json"
 GOAL = 0.9  # robustqa / plain, completed requests per second
 
 
@@ -330,7 +329,7 @@ def server(args: argparse.Namespace) -> Iterator[tuple[str, str, dict[str, Any]]
                 "kind": "transformers serve",
                 "started_here": True,
                 "model": "embedded SmolLM2-135M-Instruct (fp32 safetensors converted from the Q4_1 GGUF)",
-                "model_dir": str(model_dir),
+                "model_dir": shown_path(model_dir),
                 "threads": args.server_threads,
                 "continuous_batching": args.continuous_batching,
                 "startup_seconds": round(served.startup_seconds, 2),
@@ -367,7 +366,7 @@ def print_table(result: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD-format json (XQuAD)")
+    add_data_argument(ap, "xquad_en_dev.json")
     ap.add_argument("--requests", type=int, default=8, help="N: chat requests per pass")
     ap.add_argument("--concurrency", type=int, default=4, help="C: requests in flight, both clients")
     ap.add_argument("--max-tokens", type=int, default=16, help="max_tokens of every request")
@@ -388,14 +387,16 @@ def main(argv: list[str] | None = None) -> int:
 
     import transformers  # its version goes in the record; slow, so not at module import
 
-    requests = xquad_requests(args.data, args.requests, args.max_tokens, args.context_chars)
+    requests = xquad_requests(
+        data_file(args.data, "xquad_en_dev.json"), args.requests, args.max_tokens, args.context_chars
+    )
     result: dict[str, Any] = {
         "benchmark": "openai_throughput",
         "goal": f"median robustqa/plain requests/s >= {GOAL}",
         "date": utc_now(),
         "command": command_line("openai_throughput.py", argv),
         "machine": machine_info(transformers=transformers.__version__, httpx=httpx.__version__),
-        "data": str(args.data),
+        "data": shown_path(data_file(args.data, "xquad_en_dev.json")),
         "N": args.requests,
         "C": args.concurrency,
         "max_tokens": args.max_tokens,

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from _common import machine_info, sentence_echo_fake, write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _common import add_data_argument, data_file, machine_info, sentence_echo_fake, shown_path, write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 from robustqa.audit import run_audit
 from robustqa.io.loaders import load_documents
@@ -35,7 +35,6 @@ from robustqa.types import Document
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "speed.json"
-DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "xquad_en_dev.json"
 GOALS = {
     "P5_batch16_over_batch1": (">=", 5.0),
     "P1_overhead_share": ("<=", 0.05),
@@ -162,7 +161,7 @@ def fmt(value: float | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SQuAD-format json (XQuAD)")
+    add_data_argument(ap, "xquad_en_dev.json")
     ap.add_argument("--paragraphs", type=int, default=3, help="paragraphs (documents) for P1/P2")
     ap.add_argument("--budget", type=int, default=12, help="QA pairs per strategy run for P1/P2")
     ap.add_argument("--fake-budget", type=int, default=200, help="QA pairs for the FakeLM P1/P2 run")
@@ -181,14 +180,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    all_docs = load_documents([args.data])
+    all_docs = load_documents([data_file(args.data, "xquad_en_dev.json")])
     docs = all_docs[: args.paragraphs]
     result: dict[str, Any] = {
         "benchmark": "speed",
         "date": started,
         "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
         "machine": machine(),
-        "data": str(args.data),
+        "data": shown_path(data_file(args.data, "xquad_en_dev.json")),
         "goals": {k: f"{op} {g}" for k, (op, g) in GOALS.items()},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

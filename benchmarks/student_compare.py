@@ -20,6 +20,8 @@ from pathlib import Path
 
 import yaml
 
+from robustqa.keyvalue import parse_pairs
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_CONFIG = HERE / "configs" / "student_default.yaml"
 
@@ -47,13 +49,6 @@ def apply_override(data: dict, key: str, value) -> None:
         if not isinstance(node, dict):
             raise SystemExit(f"--set {key}: {part} is not a mapping")
     node[leaf] = value
-
-
-def parse_set(text: str) -> tuple[str, object]:
-    key, sep, raw = text.partition("=")
-    if not sep:
-        raise SystemExit(f"--set needs KEY=VALUE, got {text!r}")
-    return key.strip(), yaml.safe_load(raw)
 
 
 def _num(value, sign: bool = False) -> str:
@@ -98,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     data = yaml.safe_load(args.config.read_text(encoding="utf-8"))
     data.setdefault("source_dir", str(args.config.resolve().parent))
     overrides = dict(SMOKE) if args.smoke else {}
-    overrides.update(parse_set(s) for s in args.set)
+    overrides.update(parse_pairs(args.set, "--set"))
     for key, value in overrides.items():
         apply_override(data, key, value)
     experiment = Experiment.from_dict(data, source=str(args.config))

@@ -17,16 +17,11 @@ or a composition of registered components (then `strategy` is only the name the 
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import types
-import typing
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
-import yaml
-
+from .config_base import ConfigBase, from_dict  # noqa: F401  (from_dict: its old import path)
+from .config_base import option as _f
 from .errors import ConfigError
 from .registry import REGISTRY
 from .strategy import ComposedStrategy, Strategy
@@ -35,14 +30,8 @@ from .types import stable_hash
 COMPOSITION_KEYS = ("selector", "question_writer", "answerer", "span_filters", "filters")
 
 
-def _f(default: Any, help: str) -> Any:
-    if isinstance(default, (dict, list)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
-
-
 @dataclass
-class GenerateConfig:
+class GenerateConfig(ConfigBase):
     """Configuration of `robustqa generate`.
 
     Strategy: strategy, strategy_params, selector, question_writer, answerer, span_filters, filters.
@@ -123,64 +112,3 @@ class GenerateConfig:
         if not 0 <= index < count:
             raise ConfigError(f"shard {self.shard!r}: need 0 <= I < N")
         return index, count
-
-    # -- loading ------------------------------------------------------------------------------------------------
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> GenerateConfig:
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such config file") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: the config must be a mapping of field: value")
-        return cls.from_dict(data, source=str(path))
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "config") -> GenerateConfig:
-        return from_dict(cls, data, source)
-
-
-T = typing.TypeVar("T")
-
-
-def from_dict(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
-    """Build a config dataclass, rejecting unknown keys and values of the wrong type with a ConfigError."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; known: {', '.join(fields)}")
-    hints = typing.get_type_hints(cls)
-    for key, value in data.items():
-        if not _type_ok(value, hints[key]):
-            raise ConfigError(f"{source}: {key} must be {_type_name(hints[key])}, got {type(value).__name__} {value!r}")
-    return cls(**data)
-
-
-def _type_ok(value: Any, hint: Any) -> bool:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, arg) for arg in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if hint is Any:
-        return True
-    base = origin or hint
-    if base is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if base is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if base is list:
-        return isinstance(value, (list, tuple))
-    return isinstance(value, base)
-
-
-def _type_name(hint: Any) -> str:
-    args = typing.get_args(hint)
-    if args:
-        return " or ".join(_type_name(a) for a in args)
-    return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path, PurePath
 
 
 def user_cache_dir() -> Path:
@@ -24,3 +24,13 @@ def response_cache_path(setting: str | None) -> Path | None:
     if setting == "auto":
         return user_cache_dir() / "responses.sqlite"
     return Path(setting)
+
+
+def portable_path(path: str | PurePath, base: str | PurePath) -> str:
+    """`path` as written into a result file: relative to `base` (the folder the file lives in, or the repo),
+    `~/...` under the home directory, so no result names the machine that wrote it."""
+    absolute = Path(os.path.abspath(os.path.expanduser(path)))
+    home = Path.home()
+    if absolute.is_relative_to(home) and not absolute.is_relative_to(os.path.abspath(base)):
+        return str(PurePath("~") / absolute.relative_to(home))
+    return os.path.relpath(absolute, os.path.abspath(base))

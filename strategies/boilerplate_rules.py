@@ -9,9 +9,10 @@ content and are left alone; so are Markdown headings.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from lxml.html import defs as html_defs
+
+from robustqa.components import SpanFlag
 
 _LINE = re.compile(r"[^\n]*")
 _FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
@@ -85,19 +86,14 @@ _BREADCRUMB = re.compile(r"\s(?:\||\u00b7|\u2022|\u203a|\u00bb|>|/)\s")
 _TERMINAL = re.compile(r"[.!?:;\"'\u201d)]$")
 
 
-@dataclass(frozen=True)
-class BoilerplateHit:
-    start: int
-    end: int
-    rule: str
-    score: float
-    reason: str
+# The rules' hits are span flags whose `filter` names the rule; the old name stays importable.
+BoilerplateHit = SpanFlag
 
 
-def find_boilerplate(text: str, min_menu_run: int = 4, max_menu_words: int = 3) -> list[BoilerplateHit]:
+def find_boilerplate(text: str, min_menu_run: int = 4, max_menu_words: int = 3) -> list[SpanFlag]:
     """Boilerplate ranges of `text`, sorted, each with the rule that found it."""
     hits = [
-        BoilerplateHit(m.start(), m.end(), "markup", 1.0, "markup residue: HTML comment or script/style block")
+        SpanFlag(m.start(), m.end(), "markup", 1.0, "markup residue: HTML comment or script/style block")
         for m in _REGIONS.finditer(text)
     ]
     in_region = [(h.start, h.end) for h in hits]
@@ -109,7 +105,7 @@ def find_boilerplate(text: str, min_menu_run: int = 4, max_menu_words: int = 3) 
             continue
         hit = _line_rule(text[start:end])
         if hit is not None:
-            hits.append(BoilerplateHit(start, end, *hit))
+            hits.append(SpanFlag(start, end, *hit))
         # Runs of menu-like lines: navigation bars rendered one item per line.
         if not menu_like[k]:
             run_start = k + 1
@@ -118,16 +114,14 @@ def find_boilerplate(text: str, min_menu_run: int = 4, max_menu_words: int = 3) 
                 seen = {(h.start, h.end) for h in hits}
                 reason = f"navigation: run of {k + 1 - run_start} short lines"
                 hits.extend(
-                    BoilerplateHit(s, e, "navigation", 0.8, reason)
-                    for s, e in lines[run_start : k + 1]
-                    if (s, e) not in seen
+                    SpanFlag(s, e, "navigation", 0.8, reason) for s, e in lines[run_start : k + 1] if (s, e) not in seen
                 )
             run_start = k + 1
     hits.extend(_headline_lists(text, lines, {(h.start, h.end) for h in hits}))
     return sorted(hits, key=lambda h: (h.start, h.end))
 
 
-def _headline_lists(text: str, lines: list[tuple[int, int]], seen: set[tuple[int, int]]) -> list[BoilerplateHit]:
+def _headline_lists(text: str, lines: list[tuple[int, int]], seen: set[tuple[int, int]]) -> list[SpanFlag]:
     """The headlines under a "You may also like" header: the run of short, headline-like lines after it (an
     article's own paragraphs are longer, or end in a full stop after many words)."""
     found = []
@@ -140,7 +134,7 @@ def _headline_lists(text: str, lines: list[tuple[int, int]], seen: set[tuple[int
             if len(words) > MAX_HEADLINE_WORDS or (text[s:e].endswith(".") and len(words) > 8):
                 break
             if (s, e) not in seen:
-                found.append(BoilerplateHit(s, e, "link_list", 0.8, f"headline listed under {header!r}"))
+                found.append(SpanFlag(s, e, "link_list", 0.8, f"headline listed under {header!r}"))
     return found
 
 

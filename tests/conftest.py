@@ -1,4 +1,4 @@
-"""Shared fixtures: real documents from ../shared/data, and a scripted fake LM."""
+"""Shared fixtures: real third-party documents vendored under tests/data (see its README), tiny models."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("ROBUSTQA_SHARED_DATA", REPO.parent / "shared" / "data"))
+DATA = REPO / "tests" / "data"
 
 
 def pytest_configure(config):
@@ -20,16 +20,15 @@ def pytest_configure(config):
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.exists():
-        pytest.skip(f"shared data not found at {SHARED_DATA}")
-    return SHARED_DATA
+def fixture_data() -> Path:
+    """The vendored subset, laid out like the full data folder the benchmarks read (`--data DIR`)."""
+    return DATA
 
 
 @pytest.fixture(scope="session")
-def xquad_paragraphs(shared_data) -> list[tuple[str, str]]:
-    """(id, context) of the XQuAD dev paragraphs, in file order."""
-    data = json.loads((shared_data / "xquad_en_dev.json").read_text(encoding="utf-8"))
+def xquad_paragraphs(fixture_data) -> list[tuple[str, str]]:
+    """(id, context) of the vendored XQuAD paragraphs, in file order."""
+    data = json.loads((fixture_data / "xquad_en_dev.json").read_text(encoding="utf-8"))
     out = []
     for article in data["data"]:
         for i, para in enumerate(article["paragraphs"]):

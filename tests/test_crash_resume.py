@@ -48,8 +48,8 @@ def count_lines(path) -> int:
         return 0
 
 
-def test_sigkill_midway_then_resume_equals_an_uninterrupted_run(tmp_path, shared_data):
-    docs = shared_data / "xquad_en_dev.json"
+def test_sigkill_midway_then_resume_equals_an_uninterrupted_run(tmp_path, fixture_data):
+    docs = fixture_data / "xquad_en_dev.json"
     reference, out = tmp_path / "reference.jsonl", tmp_path / "killed.jsonl"
 
     # 1. Start a run and SIGKILL it once some records are on disk (not at a clean stop: mid-batch, mid-write).

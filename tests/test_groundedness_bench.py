@@ -110,11 +110,11 @@ def test_files_mode_and_arguments(qa, tmp_path):
         gb.main(["--out", str(out)])  # neither files nor --generate
 
 
-def test_fake_generation_end_to_end(shared_data, tmp_path):
+def test_fake_generation_end_to_end(fixture_data, tmp_path):
     out = tmp_path / "g.json"
     argv = ["--generate", "--lm", "fake", "--paragraphs", "3", "--budget-per-paragraph", "2", "--out", str(out)]
     argv += ["--strategies", "naive", "robust@use_embeddings=false", "--smoke"]
-    result = gb.main([*argv, "--data", str(shared_data / "xquad_en_dev.json")])
+    result = gb.main([*argv, "--data", str(fixture_data)])
     assert result["smoke"] is True and result["lm"] == "fake-page-echo"
     assert [d["name"] for d in result["datasets"]] == ["naive", "robust@use_embeddings=false"]
     naive, robust = result["datasets"]

@@ -22,14 +22,14 @@ from robustqa.lm.fake import FakeLM  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def hosts(shared_data):
-    return ic.host_paragraphs(shared_data / "xquad_en_dev.json", 8)
+def hosts(fixture_data):
+    return ic.host_paragraphs(fixture_data / "xquad_en_dev.json", 8)
 
 
 @pytest.fixture(scope="module")
-def cases(hosts, shared_data):
-    spikee = ic.build_cases(hosts, ic.spikee_attacks(shared_data, 0), 1, 0, 0)
-    bipia = ic.build_cases(hosts, ic.bipia_attacks(shared_data, 0), 1, 12, 0)
+def cases(hosts, fixture_data):
+    spikee = ic.build_cases(hosts, ic.spikee_attacks(fixture_data, 0), 1, 0, 0)
+    bipia = ic.build_cases(hosts, ic.bipia_attacks(fixture_data, 0), 1, 12, 0)
     return spikee + bipia
 
 
@@ -115,10 +115,10 @@ def test_rate_has_a_wilson_interval():
     assert ic.rate([])["rate"] is None
 
 
-def test_fake_run_writes_the_result_file(tmp_path, shared_data):
+def test_fake_run_writes_the_result_file(tmp_path, fixture_data):
     out = tmp_path / "ic.json"
     argv = ["--lm", "fake", "--no-embeddings", "--paragraphs", "8", "--spikee-per-cell", "1"]
-    argv += ["--bipia-per-cell", "1", "--limit", "18", "--out", str(out)]
+    argv += ["--bipia-per-cell", "1", "--limit", "18", "--data", str(fixture_data), "--out", str(out)]
     result = ic.main(argv)
     saved = json.loads(out.read_text(encoding="utf-8"))
     assert saved["smoke"] is True and saved["counts"]["cases"] == {"spikee": 18, "bipia": 18}

@@ -65,8 +65,8 @@ def shard_run(tmp_path, real_docs):
 # merge
 
 
-def test_cli_shards_merge_into_the_unsharded_run(tmp_path, shared_data):
-    docs = shared_data / "xquad_en_dev.json"
+def test_cli_shards_merge_into_the_unsharded_run(tmp_path, fixture_data):
+    docs = fixture_data / "xquad_en_dev.json"
     whole, merged = tmp_path / "whole.jsonl", tmp_path / "merged.jsonl"
     args = (docs, "--strategy", "naive", "--budget", 24, "--seed", 3, *FAST)
     assert run_cli("generate", *args, "--out", whole).returncode == 0
@@ -241,7 +241,7 @@ def _read_cartridges_parquet(path):
     return convos
 
 
-def test_cartridges_export_reads_back_as_conversations(tmp_path, qa_file, shared_data, real_docs):
+def test_cartridges_export_reads_back_as_conversations(tmp_path, qa_file, fixture_data, real_docs):
     out = tmp_path / "dataset.parquet"
     proc = run_cli(
         "export",
@@ -251,7 +251,7 @@ def test_cartridges_export_reads_back_as_conversations(tmp_path, qa_file, shared
         "--out",
         out,
         "--docs",
-        shared_data / "xquad_en_dev.json",
+        fixture_data / "xquad_en_dev.json",
     )
     assert proc.returncode == 0, proc.stderr
     import pyarrow.parquet as pq

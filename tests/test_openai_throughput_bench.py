@@ -195,11 +195,11 @@ def test_main_writes_the_record_against_an_existing_server(tmp_path, capsys):
             }
         ]
     }
-    path = tmp_path / "squad.json"
+    path = tmp_path / "xquad_en_dev.json"
     path.write_text(json.dumps(data), encoding="utf-8")
     out = tmp_path / "res.json"
     with FakeOpenAIServer() as srv:
-        argv = ["--data", str(path), "--requests", "4", "--concurrency", "2", "--repeats", "2"]
+        argv = ["--data", str(tmp_path), "--requests", "4", "--concurrency", "2", "--repeats", "2"]
         argv += ["--base-url", srv.base_url, "--model", MODEL, "--server-kind", "fake", "--out", str(out)]
         assert bench.main(argv) == 0
     rec = json.loads(out.read_text())

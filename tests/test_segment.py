@@ -278,8 +278,8 @@ def test_span_index_point_queries():
 # Real documents
 
 
-def test_real_xquad_paragraphs(shared_data):
-    squad = json.loads((shared_data / "xquad_en_dev.json").read_text(encoding="utf-8"))
+def test_real_xquad_paragraphs(fixture_data):
+    squad = json.loads((fixture_data / "xquad_en_dev.json").read_text(encoding="utf-8"))
     contexts = [p["context"] for a in squad["data"] for p in a["paragraphs"]]
     spans = []
     for context in contexts:
@@ -295,8 +295,8 @@ def test_real_xquad_paragraphs(shared_data):
     assert ends / len(spans) > 0.95  # prose sentences end with a full stop, not mid-way after "Dr." or "U.S."
 
 
-def test_real_covidqa_papers_and_throughput(shared_data):
-    squad = json.loads((shared_data / "covidqa" / "covidqa_dev.json").read_text(encoding="utf-8"))
+def test_real_covidqa_papers_and_throughput(fixture_data):
+    squad = json.loads((fixture_data / "covidqa" / "covidqa_dev.json").read_text(encoding="utf-8"))
     papers = [a["paragraphs"][0]["context"] for a in squad["data"]][:3]
     started = time.perf_counter()
     results = [sentences(p, "c") for p in papers]
@@ -322,8 +322,8 @@ def test_sentences_windowing_changes_nothing(text):
         assert sentences(text) == whole
 
 
-def test_real_papers_same_sentences_in_small_windows(shared_data):
-    squad = json.loads((shared_data / "covidqa" / "covidqa_dev.json").read_text(encoding="utf-8"))
+def test_real_papers_same_sentences_in_small_windows(fixture_data):
+    squad = json.loads((fixture_data / "covidqa" / "covidqa_dev.json").read_text(encoding="utf-8"))
     papers = [a["paragraphs"][0]["context"] for a in squad["data"]][:3]
     whole = [sentences(p) for p in papers]
     with mock.patch.object(segment, "_PUNKT_WINDOW", 300):

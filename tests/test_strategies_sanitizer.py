@@ -46,7 +46,7 @@ def _flagged_text(doc: Document, flags: list[SpanFlag]) -> str:
 )
 def test_line_rules_flag_boilerplate(line, rule):
     hits = find_boilerplate(f"{ARTICLE}\n\n{line}\n")
-    assert [h.rule for h in hits] == [rule]
+    assert [h.filter for h in hits] == [rule]
     assert hits[0].reason
 
 
@@ -79,9 +79,9 @@ def test_headlines_under_a_related_list_header_are_boilerplate():
 def test_menu_runs_and_html_comments_spanning_lines():
     text = f"Home\nNews\nSport\nWeather\n\n{ARTICLE}\n<!-- tracking pixel\nsecond line -->\nEnd of story here."
     hits = find_boilerplate(text)
-    nav = [h for h in hits if h.rule == "navigation"]
+    nav = [h for h in hits if h.filter == "navigation"]
     assert [text[h.start : h.end] for h in nav] == ["Home", "News", "Sport", "Weather"]
-    comment = [h for h in hits if h.rule == "markup"]
+    comment = [h for h in hits if h.filter == "markup"]
     assert text[comment[0].start : comment[0].end] == "<!-- tracking pixel\nsecond line -->"
     # Ingredient lists (digits, lower case) are not menus.
     assert find_boilerplate("Ingredients\n2 eggs\n1 cup flour\n3 tbsp sugar\n1 pinch salt") == []
@@ -118,13 +118,13 @@ def test_alignment_maps_extracted_text_back_to_offsets():
     assert covered_fraction(0, 9, ranges) == 0.0
 
 
-def test_html_pages_keep_the_article_and_flag_the_rest(shared_data):
-    """On real pages (10 of the shared web set): most boilerplate flagged, nearly all article text kept."""
+def test_html_pages_keep_the_article_and_flag_the_rest(fixture_data):
+    """On the vendored real pages (6 of the web set): most boilerplate flagged, nearly all article text kept."""
     from robustqa.audit.boilerplate import align_article
     from robustqa.io.loaders import load_document
 
-    truth = json.loads((shared_data / "web" / "ground-truth.json").read_text(encoding="utf-8"))
-    pages = sorted((shared_data / "web" / "html").glob("*.html.gz"))[:10]
+    truth = json.loads((fixture_data / "web" / "ground-truth.json").read_text(encoding="utf-8"))
+    pages = sorted((fixture_data / "web" / "html").glob("*.html.gz"))
     article = article_flagged = boiler = boiler_flagged = 0
     for path in pages:
         doc = load_document(path)[0]

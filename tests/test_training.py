@@ -24,8 +24,8 @@ from robustqa.types import Document
 
 
 @pytest.fixture(scope="module")
-def squad_file(shared_data):
-    return shared_data / "xquad_en_dev.json"
+def squad_file(fixture_data):
+    return fixture_data / "xquad_en_dev.json"
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # fixtures in conftest.py
@@ -187,7 +187,7 @@ def test_heldout_questions_come_with_gold_positions(squad_file):
     for q in questions:
         assert q.context[q.answer_start :].startswith(q.answers[0])
         assert q.position == position_bucket(q.answer_start, len(q.context))
-    assert len(load_heldout_questions(squad_file)) == 612
+    assert len(load_heldout_questions(squad_file)) == 123  # every question of the vendored subset
     with pytest.raises(InputError, match="SQuAD"):
         bad = squad_file.parent / "injections" / "spikee" / "instructions.jsonl"
         load_heldout_questions(bad)
@@ -235,8 +235,8 @@ def test_evaluation_reports_overall_and_by_position(tiny_model, squad_file):
 
 
 # -- leakage -----------------------------------------------------------------------------------------------
-def test_attacks_are_planted_deterministically_and_detected(shared_data, xquad_paragraphs):
-    attacks = load_attacks(shared_data / "injections")
+def test_attacks_are_planted_deterministically_and_detected(fixture_data, xquad_paragraphs):
+    attacks = load_attacks(fixture_data / "injections")
     assert {a.source for a in attacks} == {"spikee", "bipia"}
     assert all(a.canaries for a in attacks if a.source == "spikee")
     docs = [Document(i, t) for i, t in xquad_paragraphs[:20]]

@@ -27,6 +27,7 @@ from typing import Any
 
 from robustqa.errors import InputError
 from robustqa.lm.base import LM, ChatRequest
+from robustqa.paths import portable_path
 from robustqa.types import Document, stable_hash
 
 from .chat_model import ChatModel
@@ -237,9 +238,13 @@ def run_experiment(
 
     # 5. Students: the same base and hyperparameters, K pairs each.
     students = []
+    written: list[list[dict[str, Any]]] = []
     for gen in training_sets:
-        records = select_kept(gen.files, k)
-        write_jsonl(out / "data" / gen.model / gen.strategy / f"seed{gen.seed}.train.jsonl", records)
+        folder = out / "data" / gen.model / gen.strategy
+        records = select_kept(gen.files, k, folder)
+        if records not in written:  # students sharing one QA set share its file too: no byte-identical copies
+            write_jsonl(folder / f"seed{gen.seed}.train.jsonl", records)
+            written.append(records)
         config = experiment.train_config(gen.seed)
         key = f"{gen.model}__{gen.strategy}__seed{gen.seed}"
         students.append(
@@ -263,6 +268,7 @@ def run_experiment(
     # 6. Aggregates, differences, results.json and the report.
     results = assemble_results(experiment, corpus, generations, students, floor, ceilings, k, timing)
     results["timing"]["wall_s"] = round(time.perf_counter() - t_start, 1)
+    results["experiment"]["source_dir"] = portable_path(experiment.source_dir, out)
     _save(out / "results.json", results)
     from .report import write_report
 
@@ -399,7 +405,7 @@ def _student_step(
         "strategy": gen.strategy,
         "seed": gen.seed,
         "kind": "control" if gen.strategy.endswith("-control") else "strategy",
-        "train": trained.to_dict(),
+        "train": trained.portable(out),
         "train_exposure": training_exposure(records, corpus),
         **evaluation,
     }

@@ -6,27 +6,20 @@ default to (no bf16, no activation checkpointing, `use_cpu`) are fixed there, no
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from robustqa.config import from_dict
+from robustqa.config_base import ConfigBase, option
 from robustqa.errors import ConfigError
 
 METHODS = ("full", "lora")
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def _f(default: Any, help: str) -> Any:
-    if isinstance(default, (dict, list)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
-
-
 @dataclass
-class TrainConfig:
+class TrainConfig(ConfigBase):
     """Configuration of `robustqa train` (and of every student in `robustqa compare`).
 
     Model: base, method, lora_r, lora_alpha, lora_dropout, lora_target_modules, merge_lora.
@@ -36,36 +29,38 @@ class TrainConfig:
     Machine: threads, device.
     """
 
-    base: str | None = _f(
+    kind = "train config"
+
+    base: str | None = option(
         None,
         "Local Hugging Face model directory of the student before training "
         "(null: the embedded SmolLM2-135M-Instruct, converted once to a cached directory).",
     )
-    method: str = _f("full", "'full' fine-tuning of every weight, or 'lora' adapters (peft).")
-    lora_r: int = _f(16, "lora: rank of the adapter matrices.")
-    lora_alpha: int = _f(32, "lora: scaling numerator (the update is scaled by alpha / r).")
-    lora_dropout: float = _f(0.05, "lora: dropout on the adapter input.")
-    lora_target_modules: str | list = _f("all-linear", "lora: module names to adapt, or 'all-linear'.")
-    merge_lora: bool = _f(
+    method: str = option("full", "'full' fine-tuning of every weight, or 'lora' adapters (peft).")
+    lora_r: int = option(16, "lora: rank of the adapter matrices.")
+    lora_alpha: int = option(32, "lora: scaling numerator (the update is scaled by alpha / r).")
+    lora_dropout: float = option(0.05, "lora: dropout on the adapter input.")
+    lora_target_modules: str | list = option("all-linear", "lora: module names to adapt, or 'all-linear'.")
+    merge_lora: bool = option(
         True,
         "lora: merge the adapters into the base weights before saving, so the output is a plain model "
         "directory (false: save the adapter only).",
     )
-    epochs: float = _f(3.0, "Passes over the QA pairs (ignored when max_steps > 0).")
-    max_steps: int = _f(-1, "Stop after this many optimizer steps; -1: run `epochs` epochs.")
-    learning_rate: float = _f(5e-5, "Peak learning rate (AdamW).")
-    lr_scheduler: str = _f("linear", "Learning-rate schedule after warmup: linear, cosine, constant, ...")
-    warmup_ratio: float = _f(0.0, "Share of the steps spent warming the learning rate up from 0, in [0, 1).")
-    weight_decay: float = _f(0.0, "AdamW weight decay.")
-    batch_size: int = _f(8, "QA pairs per device batch.")
-    grad_accumulation: int = _f(1, "Batches per optimizer step (effective batch = batch_size x this).")
-    max_length: int = _f(256, "Tokens per example (chat template + question + answer); longer ones are cut.")
-    seed: int = _f(0, "Seed of weight init (LoRA), data order and dropout.")
-    logging_steps: int = _f(1, "Log the training loss every this many optimizer steps.")
-    eval_fraction: float = _f(0.0, "Share of the QA pairs held out to log an evaluation loss (0: none).")
-    eval_steps: int = _f(10, "With eval_fraction > 0: evaluate the held-out loss every this many steps.")
-    threads: int | None = _f(None, "torch CPU threads (null: torch's default, one per core).")
-    device: str = _f("auto", "'cpu', 'cuda', or 'auto' (a GPU when one is visible, else the CPU).")
+    epochs: float = option(3.0, "Passes over the QA pairs (ignored when max_steps > 0).")
+    max_steps: int = option(-1, "Stop after this many optimizer steps; -1: run `epochs` epochs.")
+    learning_rate: float = option(5e-5, "Peak learning rate (AdamW).")
+    lr_scheduler: str = option("linear", "Learning-rate schedule after warmup: linear, cosine, constant, ...")
+    warmup_ratio: float = option(0.0, "Share of the steps spent warming the learning rate up from 0, in [0, 1).")
+    weight_decay: float = option(0.0, "AdamW weight decay.")
+    batch_size: int = option(8, "QA pairs per device batch.")
+    grad_accumulation: int = option(1, "Batches per optimizer step (effective batch = batch_size x this).")
+    max_length: int = option(256, "Tokens per example (chat template + question + answer); longer ones are cut.")
+    seed: int = option(0, "Seed of weight init (LoRA), data order and dropout.")
+    logging_steps: int = option(1, "Log the training loss every this many optimizer steps.")
+    eval_fraction: float = option(0.0, "Share of the QA pairs held out to log an evaluation loss (0: none).")
+    eval_steps: int = option(10, "With eval_fraction > 0: evaluate the held-out loss every this many steps.")
+    threads: int | None = option(None, "torch CPU threads (null: torch's default, one per core).")
+    device: str = option("auto", "'cpu', 'cuda', or 'auto' (a GPU when one is visible, else the CPU).")
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -86,27 +81,5 @@ class TrainConfig:
             if not ok:
                 raise ConfigError(message)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     def to_yaml(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "train config") -> TrainConfig:
-        return from_dict(cls, data, source)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> TrainConfig:
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such config file") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: the config must be a mapping of field: value")
-        return cls.from_dict(data, source=str(path))

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from robustqa.config_base import ConfigBase, option
 from robustqa.errors import InputError
 from robustqa.io.loaders import squad_paragraph_id
 
@@ -23,20 +24,16 @@ from .metrics import exact_match, position_bucket, summarize, token_f1
 OPEN_BOOK_PROMPT = "{context}\n\nAnswer the question briefly, using the text above.\nQuestion: {question}"
 
 
-def _f(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
-
-
 @dataclass
-class EvalConfig:
+class EvalConfig(ConfigBase):
     """How students are evaluated (the same settings for every student of an experiment)."""
 
-    max_new_tokens: int = _f(32, "Greedy tokens generated per answer.")
-    batch_size: int = _f(16, "Questions per generation batch (left padded).")
-    nll_batch_size: int = _f(16, "Questions per batch when scoring the gold answer's likelihood.")
-    max_questions: int | None = _f(None, "Evaluate only the first N held-out questions (null: all).")
-    compute_nll: bool = _f(True, "Score the mean NLL of the gold answer (needs a local model, not a server).")
-    device: str = _f("auto", "'cpu', 'cuda', or 'auto' (a GPU when one is visible, else the CPU).")
+    max_new_tokens: int = option(32, "Greedy tokens generated per answer.")
+    batch_size: int = option(16, "Questions per generation batch (left padded).")
+    nll_batch_size: int = option(16, "Questions per batch when scoring the gold answer's likelihood.")
+    max_questions: int | None = option(None, "Evaluate only the first N held-out questions (null: all).")
+    compute_nll: bool = option(True, "Score the mean NLL of the gold answer (needs a local model, not a server).")
+    device: str = option("auto", "'cpu', 'cuda', or 'auto' (a GPU when one is visible, else the CPU).")
 
 
 @dataclass(frozen=True)

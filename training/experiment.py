@@ -21,38 +21,22 @@ An ablation grid (strategies x models x seeds) is the same file with more entrie
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from robustqa.config import from_dict
+from robustqa.config_base import ConfigBase, from_dict, option
 from robustqa.errors import ConfigError
 
 from .config import TrainConfig
 from .evaluate import EvalConfig
 
 
-def _f(default: Any, help: str) -> Any:
-    if isinstance(default, (dict, list)):
-        return field(default_factory=lambda: _copy(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
-
-
 @dataclass
-class StrategySpec:
-    name: str = _f("naive", "Registered strategy name (see `robustqa strategies`).")
-    params: dict = _f({}, "Keyword arguments of the strategy.")
-    label: str | None = _f(
+class StrategySpec(ConfigBase):
+    name: str = option("naive", "Registered strategy name (see `robustqa strategies`).")
+    params: dict = option({}, "Keyword arguments of the strategy.")
+    label: str | None = option(
         None,
         "Name in the results (default: the strategy name); lets one strategy appear twice with different params.",
     )
@@ -63,76 +47,78 @@ class StrategySpec:
 
 
 @dataclass
-class ModelSpec:
-    name: str = _f("smollm2", "Name of this teacher in the results and output paths.")
-    backend: str = _f("hf", "LM backend of the teacher: 'hf' (local transformers) or 'openai'.")
-    model: str | None = _f(
+class ModelSpec(ConfigBase):
+    name: str = option("smollm2", "Name of this teacher in the results and output paths.")
+    backend: str = option("hf", "LM backend of the teacher: 'hf' (local transformers) or 'openai'.")
+    model: str | None = option(
         None,
         "hf: a local model directory (null: the embedded SmolLM2-135M-Instruct); openai: the served model name.",
     )
-    base_url: str | None = _f(None, "openai: the server's base URL.")
-    api_key_env: str = _f("OPENAI_API_KEY", "openai: the environment variable holding the API key.")
-    concurrency: int = _f(8, "openai: requests in flight at once.")
+    base_url: str | None = option(None, "openai: the server's base URL.")
+    api_key_env: str = option("OPENAI_API_KEY", "openai: the environment variable holding the API key.")
+    concurrency: int = option(8, "openai: requests in flight at once.")
 
 
 @dataclass
-class InjectionSpec:
-    enabled: bool = _f(True, "Plant attack texts into a share of the documents before generation.")
-    fraction: float = _f(0.5, "Share of the documents that get one planted attack.")
-    data_dir: str | None = _f(
+class InjectionSpec(ConfigBase):
+    enabled: bool = option(True, "Plant attack texts into a share of the documents before generation.")
+    fraction: float = option(0.5, "Share of the documents that get one planted attack.")
+    data_dir: str | None = option(
         None,
         "Folder with spikee/instructions.jsonl, spikee/jailbreaks.jsonl and "
         "bipia_text_attack_train.json (relative to the experiment file).",
     )
-    seed: int = _f(0, "Seed of which documents, attacks, forms and positions are chosen.")
+    seed: int = option(0, "Seed of which documents, attacks, forms and positions are chosen.")
 
 
 @dataclass
-class ControlSpec:
-    enabled: bool = _f(True, "Train a control student on as many QA pairs about unrelated documents.")
-    documents: list = _f([], "Loader paths of the unrelated documents (default: the experiment's documents).")
-    include: list = _f([], "Document ids or prefixes of the unrelated documents (must not overlap).")
-    strategy: str | None = _f(None, "Strategy key that generates the control QA (default: the first strategy).")
-    seeds: list = _f([], "Seeds of control students (default: the first experiment seed only).")
+class ControlSpec(ConfigBase):
+    enabled: bool = option(True, "Train a control student on as many QA pairs about unrelated documents.")
+    documents: list = option([], "Loader paths of the unrelated documents (default: the experiment's documents).")
+    include: list = option([], "Document ids or prefixes of the unrelated documents (must not overlap).")
+    strategy: str | None = option(None, "Strategy key that generates the control QA (default: the first strategy).")
+    seeds: list = option([], "Seeds of control students (default: the first experiment seed only).")
 
 
 @dataclass
-class Experiment:
+class Experiment(ConfigBase):
     """Configuration of `robustqa compare` (see the module docstring for a complete file)."""
 
-    name: str = _f("experiment", "Name of the experiment (report title).")
-    documents: list = _f([], "Loader paths of the documents QA is generated from.")
-    include: list = _f([], "Keep only documents whose id equals or starts with '<entry>/' (empty: all).")
-    max_documents: int | None = _f(None, "Keep only the first N documents after `include` (null: all).")
-    eval_questions: str | None = _f(
+    kind = "experiment"
+
+    name: str = option("experiment", "Name of the experiment (report title).")
+    documents: list = option([], "Loader paths of the documents QA is generated from.")
+    include: list = option([], "Keep only documents whose id equals or starts with '<entry>/' (empty: all).")
+    max_documents: int | None = option(None, "Keep only the first N documents after `include` (null: all).")
+    eval_questions: str | None = option(
         None,
         "SQuAD-format file of held-out human questions about the documents (never shown to generation or training).",
     )
-    strategies: list = _f(
+    strategies: list = option(
         [{"name": "naive"}, {"name": "robust"}],
         "Strategies to compare; the first one is the reference of every difference.",
     )
-    models: list = _f([{}], "Teacher models that generate the QA (an ablation axis).")
-    seeds: list = _f([0, 1, 2], "Seeds: each seed generates its own QA and trains its own student.")
-    budget: int = _f(64, "KEPT QA pairs per student, equal for every strategy.")
-    generation_per_seed: bool = _f(
+    models: list = option([{}], "Teacher models that generate the QA (an ablation axis).")
+    seeds: list = option([0, 1, 2], "Seeds: each seed generates its own QA and trains its own student.")
+    budget: int = option(64, "KEPT QA pairs per student, equal for every strategy.")
+    generation_per_seed: bool = option(
         True,
         "Each seed generates its own QA (the intervals then cover generation variance too); false: one QA set "
         "per strategy (from the first seed) shared by its students, which differ in training seed only.",
     )
-    max_oversample: float = _f(3.0, "Plan at most budget x this pairs when a strategy rejects some.")
-    generation_batch_size: int = _f(16, "Work items per generation batch.")
-    cache: str | None = _f("auto", "SQLite response cache of the teacher: a path, 'auto' or null (off).")
-    student_base: str | None = _f(None, "Local model directory every student starts from (null: embedded).")
-    train: dict = _f({}, "TrainConfig fields shared by every student (base and seed are set per student).")
-    eval: dict = _f({}, "EvalConfig fields.")
-    injections: dict = _f({}, "InjectionSpec fields.")
-    control: dict = _f({}, "ControlSpec fields.")
-    baselines: bool = _f(True, "Evaluate the untrained base (floor) and the teacher open book (ceiling).")
-    keep_students: bool = _f(False, "Keep every student's weights (hundreds of MB each); logs are always kept.")
-    bootstrap_samples: int = _f(2000, "Bootstrap resamples of the confidence intervals.")
-    bootstrap_seed: int = _f(0, "Seed of the bootstrap.")
-    source_dir: str = _f(".", "Folder relative paths are resolved against (set to the file's folder on load).")
+    max_oversample: float = option(3.0, "Plan at most budget x this pairs when a strategy rejects some.")
+    generation_batch_size: int = option(16, "Work items per generation batch.")
+    cache: str | None = option("auto", "SQLite response cache of the teacher: a path, 'auto' or null (off).")
+    student_base: str | None = option(None, "Local model directory every student starts from (null: embedded).")
+    train: dict = option({}, "TrainConfig fields shared by every student (base and seed are set per student).")
+    eval: dict = option({}, "EvalConfig fields.")
+    injections: dict = option({}, "InjectionSpec fields.")
+    control: dict = option({}, "ControlSpec fields.")
+    baselines: bool = option(True, "Evaluate the untrained base (floor) and the teacher open book (ceiling).")
+    keep_students: bool = option(False, "Keep every student's weights (hundreds of MB each); logs are always kept.")
+    bootstrap_samples: int = option(2000, "Bootstrap resamples of the confidence intervals.")
+    bootstrap_seed: int = option(0, "Seed of the bootstrap.")
+    source_dir: str = option(".", "Folder relative paths are resolved against (set to the file's folder on load).")
 
     def __post_init__(self) -> None:
         if self.budget < 1:
@@ -192,27 +178,10 @@ class Experiment:
         path = Path(expanded)
         return str(path if path.is_absolute() else Path(self.source_dir) / path)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     # -- loading --------------------------------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "experiment") -> Experiment:
-        return from_dict(cls, data, source)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> Experiment:
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such experiment file") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: the experiment must be a mapping of field: value")
-        data.setdefault("source_dir", str(path.resolve().parent))
-        return cls.from_dict(data, source=str(path))
+    def loaded_from(cls, data: dict[str, Any], path: Path) -> dict[str, Any]:
+        return {**data, "source_dir": data.get("source_dir", str(path.resolve().parent))}
 
 
 def _nested(cls: type, data: Any, section: str) -> Any:

@@ -120,7 +120,10 @@ def generate_kept(
             config={"strategy": strategy_key, "model": model_name, "seed": seed, "attempt": result.attempts},
         )
         result.attempts += 1
-        result.files.append(str(path))
+        result.files.append(path.name)  # beside the prefix: results name no directory of the machine
+        empty = _empty_rejected_file(path)
+        if empty is not None:
+            empty.unlink()  # nothing was rejected: an empty file is no result
         result.planned += summary.planned
         result.kept += summary.kept
         result.rejected += summary.rejected
@@ -135,13 +138,21 @@ def generate_kept(
     return result
 
 
-def select_kept(files: Sequence[str | Path], k: int) -> list[dict[str, Any]]:
-    """The first `k` kept records, each document keeping its planned share (see the module docstring)."""
+def _empty_rejected_file(path: Path) -> Path | None:
+    from robustqa.runner import rejected_path
+
+    rejected = rejected_path(path)
+    return rejected if rejected.exists() and rejected.stat().st_size == 0 else None
+
+
+def select_kept(files: Sequence[str | Path], k: int, folder: str | Path = ".") -> list[dict[str, Any]]:
+    """The first `k` kept records, each document keeping its planned share (see the module docstring). `files`
+    are relative to `folder` (GenerationResult.files are names beside the run's prefix)."""
     from robustqa.runner import rejected_path
 
     ranked = []
-    for attempt, path in enumerate(files):
-        path = Path(path)
+    for attempt, name in enumerate(files):
+        path = Path(folder) / name
         kept = list(read_records(path)) if path.exists() else []
         rejected = list(read_records(rejected_path(path))) if rejected_path(path).exists() else []
         planned_per_doc: dict[str, int] = defaultdict(int)

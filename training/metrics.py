@@ -1,23 +1,15 @@
-"""SQuAD answer scoring (the official v1.1 normalisation), answer-position buckets and summaries."""
+"""SQuAD answer scoring (the official v1.1 normalisation, from robustqa.text_match), answer-position buckets and
+summaries."""
 
 from __future__ import annotations
 
 import math
-import re
-import string
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from robustqa.text_match import normalize_answer, overlap_f1
+
 POSITIONS = ("early", "middle", "late")
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCTUATION = set(string.punctuation)
-
-
-def normalize_answer(text: str) -> str:
-    """Lower case, drop punctuation and the articles a/an/the, squeeze whitespace (SQuAD v1.1)."""
-    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
-    return " ".join(_ARTICLES.sub(" ", text).split())
 
 
 def exact_match(prediction: str, golds: Sequence[str]) -> float:
@@ -25,18 +17,15 @@ def exact_match(prediction: str, golds: Sequence[str]) -> float:
 
 
 def token_f1(prediction: str, golds: Sequence[str]) -> float:
-    """The best token-overlap F1 of the prediction against any gold answer."""
+    """The best token-overlap F1 of the prediction against any gold answer (1 when both normalise to nothing)."""
     pred_tokens = normalize_answer(prediction).split()
     best = 0.0
     for gold in golds:
         gold_tokens = normalize_answer(gold).split()
         if not pred_tokens or not gold_tokens:
             best = max(best, float(pred_tokens == gold_tokens))
-            continue
-        common = sum((Counter(pred_tokens) & Counter(gold_tokens)).values())
-        if common:
-            precision, recall = common / len(pred_tokens), common / len(gold_tokens)
-            best = max(best, 2 * precision * recall / (precision + recall))
+        else:
+            best = max(best, overlap_f1(pred_tokens, gold_tokens))
     return best
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from robustqa.errors import InputError
+from robustqa.paths import portable_path
 
 from .config import TrainConfig
 from .models import load_tokenizer, resolve_model_dir, use_cuda
@@ -57,6 +58,15 @@ class TrainResult:
             "first_loss": self.first_loss,
             "final_loss": self.final_loss,
             "losses": self.losses,
+        }
+
+    def portable(self, folder: str | Path) -> dict[str, Any]:
+        """`to_dict` with its paths relative to `folder` (the file it goes in lives there), so a committed
+        result names no directory of the machine that trained."""
+        return {
+            **self.to_dict(),
+            "out_dir": portable_path(self.out_dir, folder),
+            "base": portable_path(self.base, folder),
         }
 
 
@@ -217,7 +227,7 @@ def train_student(
         losses=[float(e["loss"]) for e in log if "loss" in e],
         log=log,
     )
-    (out_dir / RESULT_FILE).write_text(json.dumps(result.to_dict(), indent=1), encoding="utf-8")
+    (out_dir / RESULT_FILE).write_text(json.dumps(result.portable(out_dir), indent=1), encoding="utf-8")
     return result
 
 

@@ -10,23 +10,18 @@ boilerplate.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
-from difflib import SequenceMatcher
 from pathlib import Path
 
 import numpy as np
 
+from robustqa.align import MIN_ALIGNED_WORDS, align_words
 from robustqa.errors import InputError
 from robustqa.types import Document
 
 Regions = list[tuple[int, int]]
 BoilerplateProvider = Callable[[Document], Regions | None]
 BoilerplateSpec = Mapping[str, Sequence[Sequence[int]]] | BoilerplateProvider | object | None
-
-_WORD = re.compile(r"\w+")
-# Aligned runs shorter than this many words are chance matches ("the", "of the"), not article text.
-MIN_ALIGNED_WORDS = 3
 
 
 def as_provider(spec: BoilerplateSpec) -> BoilerplateProvider | None:
@@ -103,18 +98,8 @@ def article_provider(truth: Mapping[str, str]) -> BoilerplateProvider:
 
 
 def align_article(text: str, article: str) -> Regions:
-    """Character ranges of `text` whose words match runs of the article's words (case-insensitive, in
-    order)."""
-    page = [(m.start(), m.end(), m.group().lower()) for m in _WORD.finditer(text)]
-    words = [m.group().lower() for m in _WORD.finditer(article)]
-    if not page or not words:
-        return []
-    matcher = SequenceMatcher(None, [w for _, _, w in page], words, autojunk=False)
-    regions = []
-    for i, _, size in matcher.get_matching_blocks():
-        if size >= MIN_ALIGNED_WORDS:
-            regions.append((page[i][0], page[i + size - 1][1]))
-    return regions
+    """Character ranges of the page `text` that the article repeats (runs of >= MIN_ALIGNED_WORDS words)."""
+    return align_words(text, article, MIN_ALIGNED_WORDS)
 
 
 def complement(regions: Regions, length: int) -> Regions:

@@ -10,6 +10,7 @@ import typer
 from robustqa.config import GenerateConfig
 from robustqa.errors import ConfigError
 from robustqa.io.loaders import DocumentSource
+from robustqa.keyvalue import parse_pairs
 from robustqa.lm.factory import make_lm
 from robustqa.paths import response_cache_path
 from robustqa.runner import generate_records, rejected_path
@@ -58,7 +59,7 @@ def generate(
             setattr(cfg, key, value)
     if no_cache:
         cfg.cache = None
-    for key, value in _parse_params(params).items():
+    for key, value in parse_pairs(params).items():
         if cfg.selector is not None and key == "attempts":
             cfg.attempts = value
         else:
@@ -122,21 +123,6 @@ def _refuse_output_inside_inputs(out: Path, paths: list[Path]) -> None:
                 f"--out {out} lies inside the input directory {path}: its records would be read as documents; "
                 "choose an --out outside it"
             )
-
-
-def _parse_params(pairs: list[str]) -> dict:
-    import yaml
-
-    parsed = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--param needs KEY=VALUE, got {pair!r}")
-        try:
-            parsed[key.strip()] = yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"--param {pair!r}: value is not valid YAML ({exc.__class__.__name__})") from None
-    return parsed
 
 
 def _config_dict(cfg: GenerateConfig) -> dict:
