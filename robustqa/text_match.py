@@ -79,3 +79,14 @@ def claim_text(answer: str, question: str) -> str:
 def claim_f1(a: str, b: str, question: str) -> float:
     """Token F1 of two answers to one question, over their claims (the restated question left out)."""
     return token_f1(claim_text(a, question), claim_text(b, question))
+
+
+def contains_answer(question: str, answer: str) -> bool:
+    """Does the question already say its answer? All of the answer's content words (or, for an answer of stop
+    words only, its normalised text) occur in the question. Such a pair teaches nothing: the student copies."""
+    claimed = content_tokens(answer)
+    asked = set(tokens(question))
+    if claimed:
+        return all(t in asked for t in claimed)
+    norm = " ".join(tokens(answer))
+    return bool(norm) and f" {norm} " in f" {' '.join(tokens(question))} "

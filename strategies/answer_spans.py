@@ -53,6 +53,8 @@ def candidate_spans(target: Span, limit: int = 8) -> list[AnswerSpan]:
         if end <= start or (start, end) in found:
             return
         piece = text[start:end]
+        if sum(ch.isalnum() for ch in piece) < 2:  # "S" of "S sport" is no answer
+            return
         if kind != "sentence" and (end - start >= len(text.strip()) or not _has_content(piece)):
             return
         found[(start, end)] = AnswerSpan(target.start + start, target.start + end, piece, kind)

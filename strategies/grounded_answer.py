@@ -13,7 +13,7 @@ The first step that succeeds gives the answer, and its name is the record's `met
    scores highest as the answer to the question, with the target sentence in context;
 4. `extractive-planned`: the span the question was written for (answer-aware and template questions);
 5. `target-sentence`: the whole target sentence.
-A template question skips 2 and 3: it is answered by its planned span by construction.
+A template question skips 1 to 3: it is answered by its planned span by construction.
 
 Then, for a span answer on a backend that can score, the likelihood check: the span must be at least
 `min_pmi` nats more likely as the answer with the target in context than without it (the pointwise information
@@ -99,8 +99,10 @@ class GroundedAnswer(QAFilter):
         notes: list[list[str]] = [[] for _ in candidates]
         resolved = [False] * len(candidates)
         # 1. Abstractive answers that verify.
-        if self.abstractive:
-            for k, ok in enumerate(self._verified(candidates, docs, lm)):
+        # A template question is answered by its planned span by construction: it skips steps 1 to 3.
+        free = [k for k, c in enumerate(candidates) if c.question_source != "template"]
+        if self.abstractive and free:
+            for k, ok in zip(free, self._verified([candidates[k] for k in free], docs, lm), strict=True):
                 if ok:
                     candidates[k].answer_source = "abstractive"
                     resolved[k] = True

@@ -13,8 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from robustqa.specifics import missing_specifics
+from robustqa.text_match import contains_answer, content_tokens, tokens
 
-from .text_match import content_tokens, tokens
+__all__ = ["QUESTION_WORDS", "QuestionChecks", "contains_answer"]
 
 QUESTION_WORDS = {
     "what", "who", "whom", "whose", "when", "where", "why", "how", "which",
@@ -55,14 +56,3 @@ class QuestionChecks:
             if mine and theirs and len(mine & theirs) / len(mine | theirs) >= self.duplicate_jaccard:
                 return f"near-duplicate of an earlier question on the document: {other!r}"
         return None
-
-
-def contains_answer(question: str, answer: str) -> bool:
-    """Does the question already say its answer? All of the answer's content words (or, for an answer of stop
-    words only, its normalised text) occur in the question."""
-    claimed = content_tokens(answer)
-    asked = set(tokens(question))
-    if claimed:
-        return all(t in asked for t in claimed)
-    norm = " ".join(tokens(answer))
-    return bool(norm) and f" {norm} " in f" {' '.join(tokens(question))} "

@@ -487,3 +487,29 @@ def test_audits_robustqa_generate_output(tmp_path, xquad_paragraphs):
     assert 0 < s["coverage"]["value"] < 1
     assert s["convergence"]["by_seed_prompt"] is not None
     assert sum(s["convergence"]["by_seed_prompt"]["groups"].values()) == 40
+
+
+def test_audit_reports_question_and_answer_sources_and_self_answering_questions(tmp_path):
+    doc, spans = ten_sentence_doc()
+    rows = []
+    for k, (source_q, source_a, question, answer) in enumerate(
+        [
+            ("model", "extractive-scored", "When was it opened?", "in 1859"),
+            ("template", "extractive-planned", "Which words fill the blank?", "the bridge"),
+            ("model", "abstractive", "Was the bridge opened in 1859?", "1859"),  # says its own answer
+            (None, None, "What else?", "something"),
+        ]
+    ):
+        start, end = spans[k]
+        meta = {} if source_q is None else {"question_source": source_q, "answer_source": source_a}
+        rows.append({"doc_id": doc.id, "question": question, "answer": answer,
+                     "target": {"start": start, "end": end}, "meta": meta})  # fmt: skip
+    ds = run_audit(write_jsonl(tmp_path / "qa.jsonl", rows), [doc], write_report=False).summary["datasets"][0]
+    assert ds["self_answering"]["questions"] == 1
+    assert ds["self_answering"]["examples"] == [{"question": "Was the bridge opened in 1859?", "answer": "1859"}]
+    assert ds["sources"]["question"] == {
+        "model": {"count": 2, "share": 0.5},
+        "template": {"count": 1, "share": 0.25},
+        "unrecorded": {"count": 1, "share": 0.25},
+    }
+    assert ds["sources"]["answer"]["extractive-scored"]["count"] == 1

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
 from ..specifics import specifics
+from ..text_match import contains_answer
 from .config import AuditConfig
 from .corpus import CorpusIndex
 from .payloads import NgramMatcher
@@ -47,6 +48,10 @@ class EncodedDataset:
     seed_prompt: list[str | None]
     questions: list[str]
     answer_specifics: list[tuple[str, ...]]
+    question_source: list[str | None]
+    answer_source: list[str | None]
+    self_answering: np.ndarray  # the question contains its own answer
+    self_answering_examples: list[tuple[str, str]]
     lines: np.ndarray
     resolution: Counter = field(default_factory=Counter)
 
@@ -73,6 +78,10 @@ def encode_dataset(
     seed_prompt: list[str | None] = []
     questions: list[str] = []
     answer_specifics: list[tuple[str, ...]] = []
+    question_source: list[str | None] = []
+    answer_source: list[str | None] = []
+    self_answering: list[bool] = []
+    self_examples: list[tuple[str, str]] = []
     for chunk in iter_rows(path, config.chunk_size, config.include_rejected, stats):
         doc, group, ts, te, cs, ce = _resolve(chunk, corpus, group_ids, resolution)
         q_counts, _ = corpus.encode([r.question for r in chunk])
@@ -100,6 +109,12 @@ def encode_dataset(
         seed_prompt.extend(r.seed_prompt for r in chunk)
         questions.extend(r.question for r in chunk)
         answer_specifics.extend(tuple(specifics(a)) for a in answers)
+        question_source.extend(r.question_source for r in chunk)
+        answer_source.extend(r.answer_source for r in chunk)
+        for r in chunk:
+            self_answering.append(contains_answer(r.question, r.answer))
+            if self_answering[-1] and len(self_examples) < 5:
+                self_examples.append((r.question, r.answer))
 
     width = len(corpus.vocabulary)
     groups = [g for g, _ in sorted(group_ids.items(), key=lambda kv: kv[1])]
@@ -124,6 +139,10 @@ def encode_dataset(
         seed_prompt=seed_prompt,
         questions=questions,
         answer_specifics=answer_specifics,
+        question_source=question_source,
+        answer_source=answer_source,
+        self_answering=np.array(self_answering, dtype=bool),
+        self_answering_examples=self_examples,
         lines=_cat(parts["line"], np.int64),
         resolution=resolution,
     )

@@ -101,6 +101,12 @@ def measure(data: EncodedDataset, att: Attribution, corpus: CorpusIndex, config:
             "mean_containment": _mean(grounded[checked]),
         },
         "invented_specifics": invented_summary,
+        "self_answering": {
+            "questions": int(data.self_answering.sum()),
+            "share": M.share(int(data.self_answering.sum()), n),
+            "examples": [{"question": q, "answer": a} for q, a in data.self_answering_examples],
+        },
+        "sources": {"question": _shares(data.question_source), "answer": _shares(data.answer_source)},
         "duplicates": {
             "threshold": config.duplicate_threshold,
             "pairs": dup.pairs,
@@ -371,6 +377,13 @@ def _per_document(data, att, corpus, config, sentence_weight, position, boiler, 
 def _norm(counts: np.ndarray) -> list[float]:
     total = counts.sum()
     return [round(float(c / total), 6) for c in counts] if total else [0.0] * len(counts)
+
+
+def _shares(labels: list[str | None]) -> dict[str, dict[str, float]]:
+    """Count and share of each label ("unrecorded" for rows that do not say), most common first."""
+    counts = Counter(label or "unrecorded" for label in labels)
+    total = max(sum(counts.values()), 1)
+    return {k: {"count": v, "share": round(v / total, 4)} for k, v in counts.most_common()}
 
 
 def _mean(values: np.ndarray) -> float | None:

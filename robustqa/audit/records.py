@@ -44,6 +44,8 @@ class AuditRow:
     context: tuple[int, int] | None = None
     strategy: str | None = None
     seed_prompt: str | None = None
+    question_source: str | None = None
+    answer_source: str | None = None
 
 
 @dataclass
@@ -92,7 +94,13 @@ def normalise_row(obj: dict[str, Any], order: int, where: str, line: int = 0) ->
         context=_context(obj.get("context")),
         strategy=str(strategy) if strategy not in (None, "") else None,
         seed_prompt=str(seed_prompt) if seed_prompt not in (None, "") else None,
+        question_source=_label(meta.get("question_source")),
+        answer_source=_label(meta.get("answer_source")),
     )
+
+
+def _label(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None
 
 
 def _question_answer(obj: dict[str, Any], where: str) -> tuple[str, str]:

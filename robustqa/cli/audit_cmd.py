@@ -142,8 +142,19 @@ def _line(s: dict) -> str:
         f"instruction spans {pct(s['injection']['question_share_on_instruction_spans'])}, "
         f"grounded {pct(s['groundedness']['share'])}, "
         f"invented specifics {pct(s['invented_specifics']['share'])}, "
-        f"duplicates {pct(s['duplicates']['share_with_duplicate'])}"
+        f"duplicates {pct(s['duplicates']['share_with_duplicate'])}, "
+        f"self-answering {pct(s['self_answering']['share'])}" + _sources(s["sources"])
     )
+
+
+def _sources(sources: dict) -> str:
+    """ ", questions model 80% / template 20%, answers ..." for datasets that record where pairs came from."""
+    parts = []
+    for side in ("question", "answer"):
+        shares = {k: v for k, v in sources[side].items() if k != "unrecorded"}
+        if shares:
+            parts.append(f"{side}s " + " / ".join(f"{k} {100 * v['share']:.0f}%" for k, v in shares.items()))
+    return ", " + ", ".join(parts) if parts else ""
 
 
 def _rejected_note(path: Path) -> str:
