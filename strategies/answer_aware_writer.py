@@ -10,8 +10,10 @@ few worked examples, it writes usable questions far more often. Per item:
 3. Every question passes `question_checks` (a question, about the target, not containing its answer, no
    invented specifics, no near-duplicate of an earlier question on the document in the batch).
 4. Round trip, where the backend can score: the teacher answers its own question by scoring the target's
-   candidate spans (plus the planned one) with the target sentence in context; the planned span must rank first.
-   A question that points elsewhere is ambiguous or wrong and is asked again.
+   candidate spans that the question leaves open, with the target sentence in context. The planned span must rank
+   first; or, when the question asks for another span (it says the planned one, or the teacher ranks another
+   first), that span becomes the answer if it leads the next by `retarget_margin` nats. Else the
+   question is asked again.
 5. After `attempts` failed tries, a template question built from the sentence and the planned answer stands in
    (`question_templates`), when `templates` is on; else the question is "" and the pair is rejected with the
    reasons.
@@ -22,6 +24,7 @@ one prompt per checked question.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from robustqa.components import QuestionWriter, WrittenQuestion
 from robustqa.errors import ConfigError
@@ -29,12 +32,13 @@ from robustqa.lm.base import LM, ChatRequest, ScoreRequest, require_scoring
 from robustqa.types import AnswerSpan, Document, WorkItem, derive_seed
 
 from .answer_spans import candidate_spans, choose_answer
-from .question_checks import QuestionChecks
+from .question_checks import QuestionChecks, contains_answer
 from .question_parsing import parse_question
 from .question_templates import template_question
 
 SYSTEM_PROMPT = "You write one short quiz question. The given answer must answer it. Reply with the question only."
-# Worked examples for robustqa (not from any benchmark): a date, a name, a number, a phrase.
+# Worked examples written for robustqa (not from any benchmark): a year and a name. Each costs ~50 prompt tokens
+# per request, so there are two.
 EXAMPLES = (
     (
         "The bridge over the Tamar was opened by Queen Victoria in 1859 after seven years of work.",
@@ -45,11 +49,6 @@ EXAMPLES = (
         "Marie Curie shared the 1903 Nobel Prize in Physics with Pierre Curie and Henri Becquerel.",
         "Marie Curie",
         "Who shared the 1903 Nobel Prize in Physics with Pierre Curie and Henri Becquerel?",
-    ),
-    (
-        "The reservoir holds about 40 million cubic metres of water and supplies three towns.",
-        "three towns",
-        "What does the reservoir supply with water?",
     ),
 )
 USER_PROMPT = "Text: {sentence}\nAnswer: {answer}\nWrite a question about the text whose answer is the answer."
@@ -64,6 +63,8 @@ class AnswerAwareQuestionWriter(QuestionWriter):
     templates: fall back to a template question (else the pair is rejected).
     round_trip: "auto" (when the backend can score), "require" (fail at start-up without scoring) or "off".
     max_candidates: candidate spans per target, the whole sentence included.
+    retarget_margin: nats by which the teacher's first-choice span must lead the next for a question that asks
+        for another span than planned (or says the planned one) to keep that span as its answer.
     min_overlap, duplicate_jaccard, min_words, max_words: the question checks.
     examples: worked (sentence, answer, question) examples shown before the target.
     """
@@ -79,6 +80,7 @@ class AnswerAwareQuestionWriter(QuestionWriter):
         templates: bool = True,
         round_trip: str = "auto",
         max_candidates: int = 6,
+        retarget_margin: float = 1.0,
         min_overlap: int = 2,
         duplicate_jaccard: float = 0.8,
         min_words: int = 4,
@@ -95,6 +97,7 @@ class AnswerAwareQuestionWriter(QuestionWriter):
         self.templates = templates
         self.round_trip = round_trip
         self.max_candidates = max_candidates
+        self.retarget_margin = retarget_margin
         self.min_overlap = min_overlap
         self.duplicate_jaccard = duplicate_jaccard
         self.min_words = min_words
@@ -141,23 +144,31 @@ class AnswerAwareQuestionWriter(QuestionWriter):
                 assert item.target is not None
                 question = parse_question(raw, self.min_words, self.max_words, about=item.target.text)
                 earlier = accepted_by_doc.get(item.doc_id, [])
-                failure = checks.failure(question, planned.text, item.target.text, contexts[i], earlier)
+                # With scoring, a question that says its planned answer may still ask for another span.
+                answer = "" if scoring else planned.text
+                failure = checks.failure(question, answer, item.target.text, contexts[i], earlier)
                 tries[i].append({"raw": raw, "question": question, "failure": failure})
                 if failure is None:
                     passed.append(i)
+            answers: dict[int, AnswerSpan] = {i: plans[i][0] for i in passed}
             if scoring and passed:
-                ranks = self._round_trip([items[i] for i in passed], [plans[i] for i in passed],
+                trips = self._round_trip([items[i] for i in passed], [plans[i] for i in passed],
                                          [tries[i][-1]["question"] for i in passed], lm)  # fmt: skip
-                for i, (rank, ranking) in zip(passed, ranks, strict=True):
-                    tries[i][-1]["round_trip"] = ranking
-                    if rank != 0:
-                        tries[i][-1]["failure"] = f"round trip: the teacher ranks the planned answer #{rank + 1}"
+                for i, trip in zip(passed, trips, strict=True):
+                    tries[i][-1]["round_trip"] = trip.ranking
+                    tries[i][-1]["round_trip_prompt"] = self.score_prompt
+                    chosen, failure = trip.verdict(self.retarget_margin)
+                    tries[i][-1]["failure"] = failure
+                    if chosen is not None:
+                        answers[i] = chosen
+                        if chosen != plans[i][0]:
+                            tries[i][-1]["retargeted"] = chosen.to_dict()
                 passed = [i for i in passed if tries[i][-1]["failure"] is None]
             for i in passed:
                 question = tries[i][-1]["question"]
                 accepted_by_doc.setdefault(items[i].doc_id, []).append(question)
                 meta = {"question_attempts": tries[i], "round_trip": "measured" if scoring else "not measured"}
-                out[i] = WrittenQuestion(question, "model", plans[i][0], meta)
+                out[i] = WrittenQuestion(question, "model", answers[i], meta)
             pending = [i for i in pending if out[i] is None]
         for i in pending:
             planned = plans[i][0]
@@ -196,9 +207,9 @@ class AnswerAwareQuestionWriter(QuestionWriter):
             requests.append(ChatRequest.of(messages, temperature=temperature, max_tokens=self.max_tokens, seed=seed))
         return [c.texts[0] for c in lm.generate(requests)]
 
-    def _round_trip(self, items, plans, questions: Sequence[str], lm: LM) -> list[tuple[int, list[dict]]]:
-        """Per question: the planned span's rank among the candidates by the teacher's log-probability as the
-        answer, and the ranking (best first)."""
+    def _round_trip(self, items, plans, questions: Sequence[str], lm: LM) -> list[RoundTrip]:
+        """Per question: the candidate spans it leaves open, ranked by the teacher's log-probability as the
+        answer with the target sentence in context."""
         requests, spans = [], []
         for item, (planned, candidates), question in zip(items, plans, questions, strict=True):
             options = rank_options(planned, candidates, question)
@@ -207,20 +218,46 @@ class AnswerAwareQuestionWriter(QuestionWriter):
             requests.extend(ScoreRequest.of(messages, a.text) for a in options)
         scores = iter(lm.score(requests))
         out = []
-        for (planned, _), options in zip(plans, spans, strict=True):
+        for (planned, _), options, question in zip(plans, spans, questions, strict=True):
             ranked = sorted(((next(scores).logprob, a) for a in options), key=lambda x: -x[0])
-            rank = next(k for k, (_, a) in enumerate(ranked) if a == planned)
-            out.append((rank, [{"text": a.text, "logprob": round(lp, 3)} for lp, a in ranked]))
+            out.append(RoundTrip(planned, question, ranked))
         return out
+
+
+@dataclass
+class RoundTrip:
+    """The teacher answering its own question by ranking the spans it leaves open (best first)."""
+
+    planned: AnswerSpan
+    question: str
+    ranked: list[tuple[float, AnswerSpan]]
+
+    @property
+    def ranking(self) -> list[dict]:
+        return [{**a.to_dict(), "logprob": round(lp, 3)} for lp, a in self.ranked]
+
+    def verdict(self, margin: float) -> tuple[AnswerSpan | None, str | None]:
+        """The answer the question gets, or why it gets none. The planned span when the teacher ranks it first
+        and the question does not say it; else the teacher's first choice, when it leads the next by `margin`
+        nats (the question asks for another span of the target than planned: retargeted)."""
+        if not self.ranked:
+            return None, "round trip: the question leaves no candidate span open"
+        top_lp, top = self.ranked[0]
+        said = contains_answer(self.question, self.planned.text)
+        if top == self.planned and not said:
+            return top, None
+        lead = top_lp - self.ranked[1][0] if len(self.ranked) > 1 else float("inf")
+        if lead >= margin:
+            return top, None
+        why = "says its planned answer" if said else f"ranks the planned answer below {top.text!r}"
+        return None, f"round trip: the question {why}, and the teacher's first choice leads by {lead:.2f} < {margin}"
 
 
 def rank_options(planned: AnswerSpan | None, candidates: Sequence[AnswerSpan], question: str) -> list[AnswerSpan]:
     """The spans the teacher chooses between: the candidates whose words the question does not already hold
-    (an echo of the question is no answer), the planned span always included."""
-    from .question_checks import contains_answer
-
+    (an echo of the question is no answer), the planned span included when the question does not hold it."""
     options = [a for a in candidates if not contains_answer(question, a.text)]
-    if planned is not None and planned not in options:
+    if planned is not None and planned not in options and not contains_answer(question, planned.text):
         options.insert(0, planned)
     return options
 

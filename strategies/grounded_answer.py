@@ -206,6 +206,24 @@ class GroundedAnswer(QAFilter):
         ), f"snapped [{span.start},{span.end}) match {f1:.2f}, agreement {agreement:.2f}"
 
     def _scored(self, candidates: Sequence[Candidate], lm: LM) -> list[tuple[AnswerSpan | None, str]]:
+        out: list[tuple[AnswerSpan | None, str] | None] = [None] * len(candidates)
+        todo = []
+        for k, cand in enumerate(candidates):
+            ranking = _writer_ranking(cand, self.score_prompt)
+            if ranking and cand.planned is not None:
+                # The answer-aware writer's round trip already ranked these spans for this question.
+                cand.meta["scored_spans"] = ranking
+                out[k] = (cand.planned, f"the teacher ranks [{cand.planned.start},{cand.planned.end}) first "
+                                        "(the question writer's round trip)")  # fmt: skip
+            else:
+                todo.append(k)
+        for k, result in zip(todo, self._rank([candidates[k] for k in todo], lm), strict=True):
+            out[k] = result
+        return [r for r in out if r is not None]
+
+    def _rank(self, candidates: Sequence[Candidate], lm: LM) -> list[tuple[AnswerSpan | None, str]]:
+        if not candidates:
+            return []
         requests, options_of = [], []
         for cand in candidates:
             assert cand.item.target is not None
@@ -221,19 +239,29 @@ class GroundedAnswer(QAFilter):
                 out.append((None, "no candidate span outside the question"))
                 continue
             lp, top = ranked[0]
-            cand.meta["scored_spans"] = [{"text": a.text, "logprob": round(x, 3)} for x, a in ranked]
+            cand.meta["scored_spans"] = [{**a.to_dict(), "logprob": round(x, 3)} for x, a in ranked]
             out.append((top, f"the teacher scores [{top.start},{top.end}) highest (log-prob {lp:.2f})"))
         return out
 
     def _pmi(self, candidates: Sequence[Candidate], lm: LM) -> list[tuple[float, float]]:
-        requests = []
+        """(log-prob with the target, without it) of each span answer; a log-prob the round trip already
+        computed for the same prompt and span is reused."""
+        requests, known = [], []
         for cand in candidates:
             assert cand.item.target is not None and cand.answer_span is not None
-            with_target = answer_messages(self.score_prompt, cand.item.target.text, cand.question)
             without = [{"role": "user", "content": cand.question}]
-            requests += [ScoreRequest.of(with_target, cand.answer), ScoreRequest.of(without, cand.answer)]
-        scores = lm.score(requests)
-        return [(scores[2 * k].logprob, scores[2 * k + 1].logprob) for k in range(len(candidates))]
+            requests.append(ScoreRequest.of(without, cand.answer))
+            seen = next((r["logprob"] for r in cand.meta.get("scored_spans", []) if _same(r, cand.answer_span)), None)
+            known.append(seen)
+            if seen is None:
+                with_target = answer_messages(self.score_prompt, cand.item.target.text, cand.question)
+                requests.append(ScoreRequest.of(with_target, cand.answer))
+        scores = iter(lm.score(requests))
+        out = []
+        for seen in known:
+            without_lp = next(scores).logprob
+            out.append((next(scores).logprob if seen is None else float(seen), without_lp))
+        return out
 
     def _decision(self, cand: Candidate, resolved: bool, notes: list[str], lps: tuple[float, float] | None):
         if not resolved:
@@ -251,6 +279,21 @@ class GroundedAnswer(QAFilter):
         check = f"likelihood: log-prob {with_target:.2f} with the target, {without:.2f} without, gain {gain:.2f} "
         check += f"{'>=' if kept else '<'} {self.min_pmi}"
         return Decision(self.name, round(gain, 4), kept, f"{path}; {check}")
+
+
+def _writer_ranking(cand: Candidate, prompt: str) -> list[dict] | None:
+    """The answer-aware writer's round-trip ranking for the accepted question, when it scored with the same
+    prompt (None without one)."""
+    tries = cand.meta.get("question_attempts") or []
+    if cand.question_source != "model" or not tries or tries[-1].get("question") != cand.question:
+        return None
+    if tries[-1].get("round_trip_prompt") != prompt:
+        return None
+    return tries[-1].get("round_trip")
+
+
+def _same(row: Mapping, span: AnswerSpan) -> bool:
+    return row.get("start") == span.start and row.get("end") == span.end and row.get("text") == span.text
 
 
 def _build(cls, spec, defaults: dict):

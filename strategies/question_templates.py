@@ -17,10 +17,12 @@ import re
 from robustqa.types import AnswerSpan, Span
 
 BLANK = "____"
+# A predicate opening with an auxiliary, a common irregular past, or a regular past tense ("-ed"): only then is
+# "Who <rest>?" grammatical.
 _VERB_START = re.compile(
-    r"^(?:is|are|was|were|has|have|had|will|would|can|could|did|does|do|became|becomes|won|led|wrote|made|"
-    r"played|received|founded|created|built|defeated|joined|served|remained|began|started|ended|took|gave|"
-    r"[a-z]+ed|[a-z]+s)\b"
+    r"^(?:is|are|was|were|has|have|had|will|would|can|could|did|does|became|becomes|won|led|wrote|made|"
+    r"took|gave|began|held|became|brought|built|found|left|lost|met|ran|saw|sent|set|spent|told|went|"
+    r"[a-z]{3,}ed)\b"
 )
 
 
@@ -31,7 +33,7 @@ def template_question(target: Span, answer: AnswerSpan) -> str:
     offset = target.text.index(sentence[:1]) if sentence else 0
     lo, hi = lo - offset, hi - offset
     rest = sentence[hi:].strip().rstrip(".!?;:").strip()
-    if lo == 0 and answer.kind in ("name", "phrase", "number") and _VERB_START.match(rest) and len(rest.split()) >= 2:
+    if lo == 0 and answer.kind in ("name", "number") and _VERB_START.match(rest) and len(rest.split()) >= 2:
         asker = "Who" if answer.kind == "name" and len(answer.text.split()) >= 2 else "What"
         if answer.kind == "number":
             asker = "What number"

@@ -57,7 +57,7 @@ def make_stratified(
 
 def make_robust(
     unit: str = "sentence",
-    window: int = 1,
+    window: int = 0,
     position_buckets: int = 4,
     min_target_words: int = 5,
     answer_mode: str = "auto",
@@ -65,7 +65,7 @@ def make_robust(
     question_attempts: int = 2,
     templates: bool = True,
     question_temperature: float = 0.3,
-    consistency_k: int = 3,
+    consistency_k: int = 1,
     answer_temperature: float = 0.7,
     max_answer_tokens: int = 48,
     min_agreement: float = 0.5,

@@ -163,14 +163,27 @@ def test_answer_aware_writer_retries_then_falls_back_to_a_template_and_records_w
     assert empty.text == "" and empty.meta["question_attempts"]
 
 
-def test_round_trip_rejects_a_question_whose_answer_the_teacher_puts_elsewhere():
-    # "Who opened ...?" points at Queen Victoria; planned 1859 then ranks below it.
+def test_round_trip_retargets_a_question_that_clearly_asks_for_another_span_and_rejects_an_unclear_one():
+    # "Who opened ...?" points at Queen Victoria, not at the planned 1859.
     writer = AnswerAwareQuestionWriter(attempts=1, max_candidates=6)
     item = next(_item(s) for s in range(100) if writer._plan(_item(s))[0].text == "1859")
-    scorer = FakeLM(default="Who opened the Tamar bridge in the year of its opening?", scorer=_prefers("Victoria"))
-    [written] = writer.write_questions([item], [DOC.text], {"d": DOC}, scorer)
-    assert written.source == "template"
-    assert written.meta["question_attempts"][0]["failure"].startswith("round trip: the teacher ranks the planned")
+    question = "Who opened the Tamar bridge in the year of its opening?"
+    clear = FakeLM(default=question, scorer=_prefers("Victoria"))
+    [written] = writer.write_questions([item], [DOC.text], {"d": DOC}, clear)
+    assert (written.source, written.planned.text) == ("model", "Queen Victoria")
+    tried = written.meta["question_attempts"][0]
+    assert tried["retargeted"]["text"] == "Queen Victoria" and tried["round_trip"][0]["text"] == "Queen Victoria"
+
+    # A teacher that barely prefers another span (0.5 nats) leaves the question without an answer: the template
+    # stands in.
+    def barely(req):
+        n = len(req.continuation.split()) + 1
+        return [-1.0 if "Victoria" in req.continuation else -1.5] + [0.0] * (n - 1)
+
+    flat = FakeLM(default=question, scorer=barely)
+    [written] = writer.write_questions([item], [DOC.text], {"d": DOC}, flat)
+    assert written.source == "template" and written.planned.text == "1859"
+    assert written.meta["question_attempts"][0]["failure"].startswith("round trip: the question ranks the planned")
 
 
 def _prefers(word: str):

@@ -56,6 +56,22 @@ def test_hf_scores_equal_a_hand_computed_log_probability(tiny):
     assert tiny.usage.score_requests == 3
 
 
+def test_hf_continuations_of_one_prompt_share_its_computation_and_score_the_same(tiny):
+    messages = [
+        {"role": "system", "content": "Text: the river floods every spring."},
+        {"role": "user", "content": "When?"},
+    ]
+    conts = ["every spring", "spring", "the river floods every spring and the town moves uphill", "x"]
+    shared = tiny.score([ScoreRequest.of(messages, c, top_k=2) for c in conts])
+    for c, score in zip(conts, shared):
+        req = ScoreRequest.of(messages, c)
+        assert score.token_logprobs == pytest.approx(_by_hand(tiny, req), abs=1e-4)
+        assert score.top_ids is not None and len(score.top_ids) == score.n_tokens
+    # The prompt is computed, and counted, once.
+    prompt_len = len(tiny.score_ids(ScoreRequest.of(messages, "x"))[0])
+    assert [s.prompt_tokens for s in shared] == [prompt_len, 0, 0, 0]
+
+
 def test_hf_top_k_holds_the_k_likeliest_tokens_at_each_position(tiny):
     score = tiny.score([REQUESTS[1]])[0]
     assert score.top_ids is not None and score.top_logprobs is not None

@@ -209,14 +209,75 @@ class HFLM(LM):
                         f"max_input_tokens={self.max_input_tokens} (starts {req.messages[-1][1][:80]!r})"
                     )
             out: list[Score | None] = [None] * len(requests)
+            # Continuations of one prompt (the candidate spans of one question) share its computation.
+            by_prompt: dict[tuple[int, ...], list[int]] = defaultdict(list)
+            for i, (prompt_ids, _) in enumerate(encoded):
+                by_prompt[tuple(prompt_ids)].append(i)
+            singles = []
+            for indices in by_prompt.values():
+                if len(indices) == 1:
+                    singles.append(indices[0])
+                    continue
+                for start in range(0, len(indices), self.batch_size):
+                    chunk = indices[start : start + self.batch_size]
+                    scores = self._score_shared(encoded[chunk[0]][0], [encoded[i][1] for i in chunk],
+                                                [requests[i].top_k for i in chunk])  # fmt: skip
+                    for i, score in zip(chunk, scores, strict=True):
+                        out[i] = score
             # Similar lengths share a batch, so little compute goes to padding.
-            order = sorted(range(len(requests)), key=lambda i: len(encoded[i][0]) + len(encoded[i][1]))
-            for start in range(0, len(order), self.batch_size):
-                chunk = order[start : start + self.batch_size]
+            singles.sort(key=lambda i: len(encoded[i][0]) + len(encoded[i][1]))
+            for start in range(0, len(singles), self.batch_size):
+                chunk = singles[start : start + self.batch_size]
                 scores = self._score_batch([encoded[i] for i in chunk], [requests[i].top_k for i in chunk])
                 for i, score in zip(chunk, scores, strict=True):
                     out[i] = score
             return [s for s in out if s is not None]
+
+    def _score_shared(self, prompt: list[int], conts: list[list[int]], top_ks: list[int]) -> list[Score]:
+        """Score several continuations of one prompt: the prompt runs once, its key/value cache is repeated
+        for the continuations. Its tokens are counted once, on the first score."""
+        import torch
+
+        with torch.no_grad():
+            head = self._model(input_ids=torch.tensor([prompt], device=self.device), use_cache=True)
+            first = torch.log_softmax(head.logits[0, -1].float(), dim=-1).cpu()  # predicts every first token
+            width = max(len(c) for c in conts)
+            out_rows: list[torch.Tensor] = []
+            if width > 1:
+                cache = head.past_key_values
+                cache.batch_repeat_interleave(len(conts))
+                ids = torch.full((len(conts), width - 1), self.tokenizer.pad_token_id, dtype=torch.long)
+                for b, c in enumerate(conts):  # right padding: what follows a continuation never reaches it
+                    if len(c) > 1:
+                        ids[b, : len(c) - 1] = torch.tensor(c[:-1])
+                mask = torch.ones((len(conts), len(prompt) + width - 1), dtype=torch.long)
+                positions = torch.arange(len(prompt), len(prompt) + width - 1).expand(len(conts), -1)
+                logits = self._model(
+                    input_ids=ids.to(self.device),
+                    attention_mask=mask.to(self.device),
+                    position_ids=positions.to(self.device),
+                    use_cache=True,
+                    **{_cache_keyword(self._model): cache},
+                ).logits.float()
+                rest = torch.log_softmax(logits, dim=-1).cpu()
+                out_rows = [rest[b] for b in range(len(conts))]
+        scores = []
+        for b, (c, k) in enumerate(zip(conts, top_ks, strict=True)):
+            rows = first[None, :] if len(c) == 1 else torch.cat([first[None, :], out_rows[b][: len(c) - 1]])
+            scores.append(self._score_of(rows, c, k, len(prompt) if b == 0 else 0))
+        return scores
+
+    def _score_of(self, rows, cont: list[int], top_k: int, prompt_tokens: int) -> Score:
+        import torch
+
+        target = torch.tensor(cont, dtype=torch.long)
+        token_lp = rows.gather(1, target[:, None])[:, 0].tolist()
+        score = Score(token_ids=list(cont), token_logprobs=token_lp, prompt_tokens=prompt_tokens)
+        if top_k > 0:
+            top = rows.topk(top_k, dim=-1)
+            score.top_ids = top.indices.tolist()
+            score.top_logprobs = top.values.tolist()
+        return score
 
     def _score_batch(self, encoded: list[tuple[list[int], list[int]]], top_ks: list[int]) -> list[Score]:
         import torch
@@ -242,15 +303,7 @@ class HFLM(LM):
         out = []
         for b, ((p, c), k) in enumerate(zip(encoded, top_ks, strict=True)):
             # Position j of the kept logits predicts token width - keep + j + 1.
-            rows = logprobs[b, keep - 1 - len(c) : keep - 1]
-            target = torch.tensor(c, dtype=torch.long)
-            token_lp = rows.gather(1, target[:, None])[:, 0].tolist()
-            score = Score(token_ids=list(c), token_logprobs=token_lp, prompt_tokens=len(p))
-            if k > 0:
-                top = rows.topk(k, dim=-1)
-                score.top_ids = top.indices.tolist()
-                score.top_logprobs = top.values.tolist()
-            out.append(score)
+            out.append(self._score_of(logprobs[b, keep - 1 - len(c) : keep - 1], c, k, len(p)))
         return out
 
     def _stop_ids(self) -> set[int]:
@@ -261,6 +314,13 @@ class HFLM(LM):
 
     def close(self) -> None:
         self._model = None
+
+
+def _cache_keyword(model: Any) -> str:
+    """transformers renamed `past_key_values` to `cache` (the old name warns from 5.2x on)."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 def _until_stop(row: list[int], stops: set[int]) -> list[int]:
