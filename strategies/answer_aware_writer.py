@@ -4,8 +4,8 @@ After PAQ (answer extraction -> answer-aware question generation -> round-trip f
 be trusted to find something worth asking and to ask it, but shown one sentence and one short span of it, with a
 few worked examples, it writes usable questions far more often. Per item:
 
-1. The planned answer: a seeded pick among the target's candidate spans, specific facts first
-   (`answer_spans.candidate_spans`, `choose_answer`). No LM call.
+1. The planned answer: a seeded pick among the target's candidate spans, specific facts first, another one on
+   each later round over the same target (`answer_spans.candidate_spans`, `choose_answer`). No LM call.
 2. The teacher writes a question for it (greedy first, sampled with a derived seed on later attempts).
 3. Every question passes `question_checks` (a question, about the target, not containing its answer, no
    invented specifics, no near-duplicate of an earlier question on the document in the batch).
@@ -185,7 +185,8 @@ class AnswerAwareQuestionWriter(QuestionWriter):
         if item.target is None:
             return None
         candidates = candidate_spans(item.target, self.max_candidates)
-        planned = choose_answer(candidates, item.target.text, derive_seed(item.seed, "answer"))
+        target_seed = derive_seed(item.doc_id, item.target.start, item.target.end, "answer")
+        planned = choose_answer(candidates, item.target.text, target_seed, int(item.meta.get("round", 0)))
         return planned, candidates
 
     def _ask(self, items: Sequence[WorkItem], plans, attempt: int, lm: LM) -> list[str]:

@@ -79,17 +79,20 @@ def candidate_spans(target: Span, limit: int = 8) -> list[AnswerSpan]:
     return [a for a in picked if (a.start, a.end) != (sentence.start, sentence.end)] + [sentence]
 
 
-def choose_answer(candidates: list[AnswerSpan], question_context: str, seed: int) -> AnswerSpan:
-    """The span a question will be written for: a seeded pick among the most specific kind present, preferring
-    spans that occur once in the sentence (a template or question built around a repeated span would contain its
-    own answer)."""
+def choose_answer(candidates: list[AnswerSpan], sentence: str, seed: int, round_no: int = 0) -> AnswerSpan:
+    """The span a question will be written for. Specific facts (numbers, dates, names) come first, in an order
+    seeded by `seed` (derive it from the target, not the item, so that every round on one target sees the same
+    order); round r takes the r-th, so a target asked about again gets another answer, not a duplicate
+    question. Spans that occur once in the sentence come first (a question built around a repeated span
+    would contain its own answer)."""
     if not candidates:
         raise ValueError("no candidate spans")
-    unique = [a for a in candidates if question_context.count(a.text) <= 1] or candidates
-    best_kind = min(KINDS.index(a.kind) for a in unique)
-    # Names, numbers and dates are all specific facts: any of them may be asked about.
-    pool = [a for a in unique if KINDS.index(a.kind) <= max(best_kind, KINDS.index("name"))]
-    return random.Random(seed).choice(pool)
+    unique = [a for a in candidates if sentence.count(a.text) <= 1] or candidates
+    specific = [a for a in unique if a.kind in ("number", "date", "name")]
+    rest = [a for a in unique if a not in specific]
+    random.Random(seed).shuffle(specific)
+    order = specific + rest
+    return order[round_no % len(order)]
 
 
 def snap(answer: str, target: Span) -> tuple[AnswerSpan | None, float]:
@@ -147,8 +150,13 @@ def _name_runs(text: str) -> list[tuple[int, int]]:
     runs, current = [], []
     for m in _WORD.finditer(text):
         word = m.group()
-        if word[0].isupper() or (current and word in _NAME_JOINERS):
+        joined = not current or not re.search(r"[^\s]", text[current[-1].end() : m.start()])
+        if (word[0].isupper() or (current and word in _NAME_JOINERS)) and joined:
             current.append(m)
+            continue
+        if word[0].isupper():  # punctuation ended the run; this word may start the next one
+            runs.append(current)
+            current = [m]
             continue
         runs.append(current)
         current = []
