@@ -96,7 +96,7 @@ def audit_group(rows: Sequence[dict], documents: Sequence[Document], threshold: 
     qa = workdir / f"{name}.jsonl"
     qa.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     config = AuditConfig(groundedness_threshold=threshold)
-    summary = run_audit(qa, documents, config=config, write_report=False).summary["datasets"][0]
+    summary = run_audit(qa, documents, config=config).summary["datasets"][0]
     g, records, invented = summary["groundedness"], summary["records"], summary["invented_specifics"]
     return {
         "kept": records["audited"],

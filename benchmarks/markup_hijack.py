@@ -287,7 +287,6 @@ def hijack_verdicts(
         boilerplate=boilerplate,
         boilerplate_source="ground truth (article body, wcxb `without` snippets)",
         config=config,
-        write_report=False,
     )
     corpus = result.corpus
     verdicts = []

@@ -95,7 +95,7 @@ def run_once(docs: list[Document], strategy: Any, lm: LM, budget: int, seed: int
 
 
 def covered_sentences(out: Path, docs: list[Document]) -> dict[str, Any]:
-    cov = run_audit(out, docs, write_report=False).summary["datasets"][0]["coverage"]
+    cov = run_audit(out, docs).summary["datasets"][0]["coverage"]
     return {"covered_sentences": cov["covered_sentences"], "coverage": cov["value"]}
 
 
