@@ -1,5 +1,6 @@
-"""What every benchmark script records the same way: the run header (name, date, duration, command line,
-machine), Wilson intervals, writing the result file, and where the third-party data lies (`--data DIR`).
+"""What the benchmark scripts share, so none imports another: the run header (name, date, duration, command
+line, machine), Wilson intervals, writing the result file, where the third-party data lies (`--data DIR`),
+strategies from `name@key=value` specs, and the scripted FakeLMs of their plumbing runs.
 
 The scripts import it as a neighbour (`from _common import ...`): `python benchmarks/x.py` puts this folder
 first on sys.path; a script loaded by file path appends it (never prepends: benchmarks/coverage.py would
@@ -12,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 import time
 import zlib
@@ -21,9 +23,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from robustqa.lm.base import ChatRequest
+import numpy as np
+
+from robustqa.config import GenerateConfig
+from robustqa.keyvalue import parse_spec
+from robustqa.lm.base import LM, ChatRequest
+from robustqa.lm.factory import make_lm
 from robustqa.lm.fake import FakeLM
 from robustqa.paths import portable_path
+from robustqa.segment import sentences
+from robustqa.strategy import Strategy
 
 REPO = Path(__file__).resolve().parents[1]
 # The full third-party data (its README names each source); this project's machines keep it beside the repo.
@@ -121,6 +130,65 @@ def write_result(path: Path, result: dict[str, Any]) -> None:
     folder first."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+
+
+def spread(items: Sequence[Any], n: int) -> list[Any]:
+    """`n` items evenly spaced over `items` (all of them when n >= len(items)), in order."""
+    if n >= len(items):
+        return list(items)
+    if n <= 0:
+        return []
+    return [items[i] for i in np.linspace(0, len(items) - 1, n).round().astype(int)]
+
+
+def build_strategy(spec: str) -> Strategy:
+    """A registered strategy from `name` or `name@key=value,key=value` (values parsed as YAML scalars), built
+    through the registry as `robustqa generate` builds it."""
+    name, params = parse_spec(spec)
+    return GenerateConfig(strategy=name, strategy_params=params).build_strategy()
+
+
+FAKE_QUESTION = "What does the text say about "
+_BLOCKS = (("<target>", "</target>"), ("<info>", "</info>"), ("<text>", "</text>"))
+
+
+def _block(messages: Sequence[tuple[str, str]]) -> str:
+    """The document text a prompt shows: the marked target, else the <info> or <text> excerpt."""
+    joined = "\n".join(content for _, content in messages)
+    for open_tag, close_tag in _BLOCKS:
+        # The longest block: prompts also name the tags in their instructions ("marked with <target> and
+        # </target>").
+        found = re.findall(re.escape(open_tag) + r"(.*?)" + re.escape(close_tag), joined, re.S)
+        if found:
+            return max(found, key=len)
+    return joined
+
+
+def page_echo_fake() -> FakeLM:
+    """FakeLM for plumbing runs. Asked for a question, it asks about one sentence of the document text it is
+    shown (the target when one is marked, else a sentence picked by a hash of the prompt); asked a question
+    (one of its own), it answers with the shown sentence sharing most words with it. Deterministic."""
+
+    def units(text: str) -> list[str]:
+        found = [s.text for s in sentences(text) if len(re.findall(r"\w+", s.text)) >= 3]
+        return found or [text.strip() or "nothing"]
+
+    def reply(req: ChatRequest) -> str:
+        question = req.messages[-1][1].strip()
+        shown = units(_block(req.messages))
+        if question.startswith(FAKE_QUESTION):
+            asked = set(re.findall(r"\w+", question.lower()))
+            return max(shown, key=lambda s: len(asked & set(re.findall(r"\w+", s.lower()))))
+        prompt = "\n".join(content for _, content in req.messages)
+        pick = shown[zlib.crc32(prompt.encode("utf-8")) % len(shown)]
+        return f"{FAKE_QUESTION}{pick.rstrip('.?!')}?"
+
+    return FakeLM(default=reply, model_id="fake-page-echo")
+
+
+def make_benchmark_lm(kind: str, model: str | None = None) -> LM:
+    """`fake` (plumbing) or `hf` (the embedded SmolLM2-135M-Instruct, or a local model directory)."""
+    return page_echo_fake() if kind == "fake" else make_lm("hf", model=model)
 
 
 def sentence_echo_fake() -> FakeLM:

@@ -111,11 +111,12 @@ def make_records(docs: list[dict], n_records: int, rng: random.Random, shape: st
 
 def child(qa: str, docs: str, out: str) -> None:
     """Runs in the measured process: exactly what `robustqa audit QA --docs DOCS --out OUT` does."""
-    from robustqa.audit.run import run_audit
+    from robustqa.audit import run_audit, write_report
     from robustqa.io.loaders import load_documents
 
     t0 = time.perf_counter()
     result = run_audit(qa, load_documents([docs]), out)
+    write_report(result, Path(out) / "report.html")
     summary = result.summary
     summary["timing_seconds"]["total_in_process"] = round(time.perf_counter() - t0, 3)
     print(

@@ -27,7 +27,7 @@ from typing import Any
 
 from _common import add_data_argument, data_file, machine_info, sentence_echo_fake, shown_path, write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
-from robustqa.audit import run_audit
+from robustqa.audit import run_audit, write_report
 from robustqa.io.loaders import load_documents
 from robustqa.keyvalue import parse_spec
 from robustqa.lm.base import LM
@@ -166,7 +166,10 @@ def main(argv: list[str] | None = None) -> int:
                 out = folder / f"{name}_{budget}.jsonl"
                 summary = generate_records(docs, strategy, lm, budget, args.seed, out, overwrite=True, progress=False)
                 audit_dir = folder / f"{name}_{budget}.audit" if args.keep else None
-                audit = run_audit(out, docs, out=audit_dir, write_report=args.keep is not None).summary
+                result = run_audit(out, docs, out=audit_dir)
+                if audit_dir is not None:
+                    write_report(result, audit_dir / "report.html")
+                audit = result.summary
                 row = {
                     "strategy": spec,
                     "questions_per_sentence": ratio,
@@ -200,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         for ratio in ratios:
             files = [r.pop("_file") for r in rows if r["questions_per_sentence"] == ratio]
             if len(files) > 1:
-                between = run_audit(files[0], docs, out=None, compare=files[1:], write_report=False).summary
+                between = run_audit(files[0], docs, out=None, compare=files[1:]).summary
                 overlaps[str(ratio)] = between["between_datasets"]
     for row in rows:
         row.pop("_file", None)

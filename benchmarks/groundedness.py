@@ -39,8 +39,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from _common import RunStart, add_data_argument, data_file, run_header, shown_path, wilson, write_result
-from markup_hijack import build_strategy, make_benchmark_lm, spread
+from _common import (
+    RunStart,
+    add_data_argument,
+    build_strategy,
+    data_file,
+    make_benchmark_lm,
+    run_header,
+    shown_path,
+    spread,
+    wilson,
+    write_result,
+)
 
 from robustqa.audit import AuditConfig, run_audit
 from robustqa.audit.records import AuditRow, ReadStats, iter_rows
@@ -96,7 +106,7 @@ def audit_group(rows: Sequence[dict], documents: Sequence[Document], threshold: 
     qa = workdir / f"{name}.jsonl"
     qa.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     config = AuditConfig(groundedness_threshold=threshold)
-    summary = run_audit(qa, documents, config=config, write_report=False).summary["datasets"][0]
+    summary = run_audit(qa, documents, config=config).summary["datasets"][0]
     g, records, invented = summary["groundedness"], summary["records"], summary["invented_specifics"]
     return {
         "kept": records["audited"],

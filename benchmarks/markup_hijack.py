@@ -41,7 +41,6 @@ import argparse
 import json
 import re
 import tempfile
-import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,20 +48,26 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import RunStart, add_data_argument, data_file, run_header, wilson, write_result
+from _common import (  # noqa: F401  (build_strategy, page_echo_fake: their names here, as tests use them)
+    RunStart,
+    add_data_argument,
+    build_strategy,
+    data_file,
+    make_benchmark_lm,
+    page_echo_fake,
+    run_header,
+    spread,
+    wilson,
+    write_result,
+)
 
 from robustqa.audit import AuditConfig, run_audit
 from robustqa.audit.boilerplate import Regions, article_provider, complement, load_article_truth
-from robustqa.config import GenerateConfig
 from robustqa.errors import InputError
 from robustqa.io.jsonl import iter_jsonl
 from robustqa.io.loaders import load_documents
-from robustqa.keyvalue import parse_spec
-from robustqa.lm.base import LM, ChatRequest
-from robustqa.lm.factory import make_lm
-from robustqa.lm.fake import FakeLM
+from robustqa.lm.base import LM
 from robustqa.runner import generate_records, rejected_path
-from robustqa.segment import sentences
 from robustqa.strategy import Strategy
 from robustqa.types import Document
 
@@ -96,15 +101,6 @@ class PageSet:
     boilerplate: Callable[[Document], Regions | None]
     page_types: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # page id -> why it was not used
-
-
-def spread(items: Sequence[Any], n: int) -> list[Any]:
-    """`n` items evenly spaced over `items` (all of them when n >= len(items)), in order."""
-    if n >= len(items):
-        return list(items)
-    if n <= 0:
-        return []
-    return [items[i] for i in np.linspace(0, len(items) - 1, n).round().astype(int)]
 
 
 def _html_files(folder: Path) -> list[Path]:
@@ -208,57 +204,6 @@ def boilerplate_char_share(pages: PageSet) -> float | None:
     return inside / total if total else None
 
 
-# -- strategies and models -----------------------------------------------------------------------------------
-def build_strategy(spec: str) -> Strategy:
-    """A registered strategy from `name` or `name@key=value,key=value` (values parsed as YAML scalars), built
-    through the registry as `robustqa generate` builds it."""
-    name, params = parse_spec(spec)
-    return GenerateConfig(strategy=name, strategy_params=params).build_strategy()
-
-
-FAKE_QUESTION = "What does the text say about "
-_BLOCKS = (("<target>", "</target>"), ("<info>", "</info>"), ("<text>", "</text>"))
-
-
-def _block(messages: Sequence[tuple[str, str]]) -> str:
-    """The document text a prompt shows: the marked target, else the <info> or <text> excerpt."""
-    joined = "\n".join(content for _, content in messages)
-    for open_tag, close_tag in _BLOCKS:
-        # The longest block: prompts also name the tags in their instructions ("marked with <target> and
-        # </target>").
-        found = re.findall(re.escape(open_tag) + r"(.*?)" + re.escape(close_tag), joined, re.S)
-        if found:
-            return max(found, key=len)
-    return joined
-
-
-def page_echo_fake() -> FakeLM:
-    """FakeLM for plumbing runs. Asked for a question, it asks about one sentence of the document text it is
-    shown (the target when one is marked, else a sentence picked by a hash of the prompt); asked a question
-    (one of its own), it answers with the shown sentence sharing most words with it. Deterministic."""
-
-    def units(text: str) -> list[str]:
-        found = [s.text for s in sentences(text) if len(re.findall(r"\w+", s.text)) >= 3]
-        return found or [text.strip() or "nothing"]
-
-    def reply(req: ChatRequest) -> str:
-        question = req.messages[-1][1].strip()
-        shown = units(_block(req.messages))
-        if question.startswith(FAKE_QUESTION):
-            asked = set(re.findall(r"\w+", question.lower()))
-            return max(shown, key=lambda s: len(asked & set(re.findall(r"\w+", s.lower()))))
-        prompt = "\n".join(content for _, content in req.messages)
-        pick = shown[zlib.crc32(prompt.encode("utf-8")) % len(shown)]
-        return f"{FAKE_QUESTION}{pick.rstrip('.?!')}?"
-
-    return FakeLM(default=reply, model_id="fake-page-echo")
-
-
-def make_benchmark_lm(kind: str, model: str | None = None) -> LM:
-    """`fake` (plumbing) or `hf` (the embedded SmolLM2-135M-Instruct, or a local model directory)."""
-    return page_echo_fake() if kind == "fake" else make_lm("hf", model=model)
-
-
 # -- measuring -----------------------------------------------------------------------------------------------
 @dataclass
 class RowVerdict:
@@ -287,7 +232,6 @@ def hijack_verdicts(
         boilerplate=boilerplate,
         boilerplate_source="ground truth (article body, wcxb `without` snippets)",
         config=config,
-        write_report=False,
     )
     corpus = result.corpus
     verdicts = []

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
+SHARED = str(REPO.parent / "shared")
+
+
+def _refuse_shared_data(event: str, args: tuple) -> None:
+    # The suite must pass on a fresh clone, where ../shared does not exist: reading it is a bug, not a skip.
+    if event == "open" and isinstance(args[0], (str, os.PathLike)):
+        path = os.path.abspath(os.fspath(args[0]))
+        if path.startswith(SHARED + os.sep):
+            raise PermissionError(f"a test read {path}: tests use tests/data (vendored), never ../shared")
 
 
 def pytest_configure(config):
+    sys.addaudithook(_refuse_shared_data)
     # Keep test runs from writing the response cache into the user's real cache dir; the embedded model's
     # conversion cache stays shared so it is converted once per machine, not once per run.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -1,7 +1,7 @@
 """Fixtures for the LM backend tests: a tiny random chat model with SmolLM2's real tokenizer, built locally.
 
-The model is a 2-layer Llama with hidden size 64 (about 3M parameters, most of them the 49k-token
-embedding), randomly initialised: it writes gibberish fast, which is all the mechanics tests need. The
+The model is `robustqa.training.tiny`'s 2-layer Llama with hidden size 64 (about 3M parameters, most of them
+the 49k-token embedding), randomly initialised: it writes gibberish fast, which is all the mechanics tests need. The
 tokenizer is SmolLM2's own, taken from the embedded model's converted directory when one exists (0.5 s),
 else read from the GGUF (about 10 s), so chat templating, special tokens and padding behave exactly as with
 the real model.
@@ -32,32 +32,12 @@ def smollm2_tokenizer():
 def _tiny_model_dir(root: Path) -> Path:
     # functools.cache keyed by the session's temp root: built once per session even when several test modules
     # import this fixture.
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from robustqa.training.tiny import save_tiny_model
 
-    tok = smollm2_tokenizer()
-    out = root / "tiny-lm"
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        tie_word_embeddings=True,
-        # A wide init spreads the logits, so greedy argmax is not decided by float rounding noise.
-        initializer_range=0.5,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
+    # A wide init spreads the logits, so greedy argmax is not decided by float rounding noise.
+    return save_tiny_model(
+        root / "tiny-lm", smollm2_tokenizer(), seed=1234, max_position_embeddings=2048, initializer_range=0.5
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(1234)
-        model = LlamaForCausalLM(config)
-    model.save_pretrained(str(out))
-    tok.save_pretrained(str(out))
-    return out
 
 
 @pytest.fixture(scope="session")

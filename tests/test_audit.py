@@ -57,7 +57,7 @@ def target_row(doc: Document, span: tuple[int, int], k: int, **extra) -> dict:
 
 def audit(tmp_path, rows, docs, **kwargs):
     qa = write_jsonl(tmp_path / "qa.jsonl", rows)
-    return run_audit(qa, docs, out=None, write_report=False, **kwargs).summary["datasets"][0]
+    return run_audit(qa, docs, out=None, **kwargs).summary["datasets"][0]
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -301,7 +301,7 @@ def test_foreign_formats_are_attributed_by_retrieval(tmp_path):
         {"question": "What is quantum chromodynamics?", "answer": "gluons"},
     ]
     qa = write_jsonl(tmp_path / "foreign.jsonl", rows)
-    result = run_audit(qa, [doc, other], out=tmp_path / "out", write_report=False)
+    result = run_audit(qa, [doc, other], out=tmp_path / "out")
     s = result.summary["datasets"][0]
     assert s["records"]["audited"] == 6
     assert s["records"]["attributed"] == 5
@@ -350,7 +350,7 @@ def test_compare_datasets_side_by_side(tmp_path):
     doc, spans = ten_sentence_doc()
     a = write_jsonl(tmp_path / "a.jsonl", [target_row(doc, spans[k], k) for k in (0, 1)])
     b = write_jsonl(tmp_path / "b.jsonl", [target_row(doc, spans[k], k) for k in (1, 2, 3)])
-    summary = run_audit(a, [doc], compare=[b], write_report=False).summary
+    summary = run_audit(a, [doc], compare=[b]).summary
     assert [d["name"] for d in summary["datasets"]] == ["a", "b"]
     between = summary["between_datasets"]
     assert between["budget_per_dataset"] == 2
@@ -366,7 +366,7 @@ def test_malformed_jsonl_names_file_and_line(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps(target_row(doc, spans[0], 0)) + "\n{not json\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"bad\.jsonl:2"):
-        run_audit(path, [doc], write_report=False)
+        run_audit(path, [doc])
 
 
 @pytest.mark.parametrize(
@@ -381,13 +381,13 @@ def test_bad_rows_name_file_and_line(tmp_path, row, message):
     doc, _ = ten_sentence_doc()
     path = write_jsonl(tmp_path / "rows.jsonl", [{"question": "fine", "answer": "fine"}, row])
     with pytest.raises(InputError, match=rf"rows\.jsonl:2.*{message}"):
-        run_audit(path, [doc], write_report=False)
+        run_audit(path, [doc])
 
 
 def test_missing_file_and_bad_payload_file(tmp_path):
     doc, _ = ten_sentence_doc()
     with pytest.raises(InputError, match="no such file"):
-        run_audit(tmp_path / "missing.jsonl", [doc], write_report=False)
+        run_audit(tmp_path / "missing.jsonl", [doc])
     bad = tmp_path / "payloads.json"
     bad.write_text("{oops", encoding="utf-8")
     with pytest.raises(InputError, match="payloads.json"):
@@ -458,7 +458,7 @@ def test_context_window_decides_between_equal_matches(tmp_path):
         },
     ]
     qa = write_jsonl(tmp_path / "ctx.jsonl", rows)
-    run_audit(qa, [doc], out=tmp_path / "o", write_report=False)
+    run_audit(qa, [doc], out=tmp_path / "o")
     lines = [json.loads(x) for x in (tmp_path / "o" / "attributions.jsonl").read_text().splitlines()]
     assert lines[0]["sentences"] == [[0, 20]] and lines[0]["method"] == "sentence"  # the earliest of equals
     assert lines[1]["sentences"] == [[last, len(text)]] and lines[1]["method"] == "sentence-in-context"
@@ -481,7 +481,7 @@ def test_audits_robustqa_generate_output(tmp_path, xquad_paragraphs):
     out = tmp_path / "naive.jsonl"
     strategy = REGISTRY.make_strategy("naive", min_tokens=32, max_tokens=64)
     generate_records(docs, strategy, FakeLM(default=question_from_window), 40, 0, out, progress=False)
-    s = run_audit(out, docs, write_report=False).summary["datasets"][0]
+    s = run_audit(out, docs).summary["datasets"][0]
     assert s["records"]["audited"] == 40
     assert s["attribution"]["by_method"].get("sentence-in-context", 0) >= 30
     assert 0 < s["coverage"]["value"] < 1

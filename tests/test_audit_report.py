@@ -10,6 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from robustqa.audit.report import write_report
 from robustqa.audit.run import run_audit
 from robustqa.types import Document
 
@@ -85,6 +86,8 @@ def _check_report(path, n_datasets: int) -> str:
 def test_report_renders_with_embedded_figures(tmp_path):
     docs, _, qa, other = _corpus(tmp_path)
     result = run_audit(qa, docs, tmp_path / "out", compare=[other], payloads=["PWNED"])
+    assert not (tmp_path / "out" / "report.html").exists()  # the run returns a result; the caller renders it
+    write_report(result, tmp_path / "out" / "report.html")
     html = _check_report(tmp_path / "out" / "report.html", n_datasets=2)
     assert "Ignore all previous instructions" in html
     summary = json.loads((tmp_path / "out" / "audit.json").read_text(encoding="utf-8"))

@@ -131,7 +131,8 @@ def test_each_client_keeps_exactly_c_requests_in_flight(client):
         res = getattr(bench, client)(srv.base_url, MODEL, _requests(n), c)
     assert srv.peak == c  # never more than C at once, and really C (a serialising client peaks at 1)
     assert res.completed == n
-    assert latency * n / c <= res.seconds < latency * n / 2  # serial would take latency * n = 2 s
+    # C at once (the peak) bounds the time from below; no upper bound, which a loaded machine could break.
+    assert latency * n / c <= res.seconds
     assert res.requests_per_s == pytest.approx(n / res.seconds)
 
 

@@ -6,7 +6,6 @@ import json
 import random
 import re
 import statistics
-import time
 from unittest import mock
 
 import pytest
@@ -295,12 +294,11 @@ def test_real_xquad_paragraphs(fixture_data):
     assert ends / len(spans) > 0.95  # prose sentences end with a full stop, not mid-way after "Dr." or "U.S."
 
 
-def test_real_covidqa_papers_and_throughput(fixture_data):
+def test_real_covidqa_papers(fixture_data):
+    # Their segmentation speed is measured by benchmarks/speed.py (a timing bound here broke on loaded machines).
     squad = json.loads((fixture_data / "covidqa" / "covidqa_dev.json").read_text(encoding="utf-8"))
     papers = [a["paragraphs"][0]["context"] for a in squad["data"]][:3]
-    started = time.perf_counter()
     results = [sentences(p, "c") for p in papers]
-    seconds = time.perf_counter() - started
     for paper, got in zip(papers, results, strict=True):
         check_spans(paper, got, "sentence", "c")
         check_spans(paper, paragraphs(paper, "c"), "paragraph", "c")
@@ -308,8 +306,6 @@ def test_real_covidqa_papers_and_throughput(fixture_data):
         assert 60 <= mean <= 300, mean
         abbreviation_ends = [s.text for s in got if re.search(r"\b(?:Dr|e\.g|i\.e|Fig|U\.S|vs|approx)\.$", s.text)]
         assert not abbreviation_ends
-    chars = sum(map(len, papers))
-    assert chars / seconds > 200_000, f"{chars / seconds:.0f} chars/s"
 
 
 @settings(max_examples=1000, deadline=None)

@@ -26,18 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from robustqa.errors import InputError
-from robustqa.lm.base import LM, ChatRequest
+from robustqa.lm.base import LM
 from robustqa.paths import portable_path
 from robustqa.types import Document, stable_hash
 
-from .chat_model import ChatModel
 from .config import TrainConfig
 from .corpus import Corpus, load_control_documents, load_corpus
-from .evaluate import open_book_prompt, score_answers
+from .evaluate import evaluate_closed_book, teacher_open_book, training_exposure
 from .experiment import Experiment, ModelSpec
 from .generation import GenerationResult, generate_kept, select_kept, write_jsonl
-from .leakage import leak_signals, score_leakage
-from .metrics import summarize
 from .models import resolve_model_dir
 from .results import assemble_results
 from .sft import train_student
@@ -105,63 +102,6 @@ class _Timer:
         self.seconds[self.key] = self.seconds.get(self.key, 0.0) + time.perf_counter() - self.t0
 
 
-def teacher_open_book(
-    lm: LM, spec: ModelSpec, experiment: Experiment, corpus: Corpus, teacher_dir: Path | None
-) -> dict[str, Any]:
-    """The teacher answering with the (planted) document in its prompt: the ceiling of QA and of leakage."""
-    cfg = experiment.eval_config
-    contexts = {d.id: d.text for d in corpus.documents}
-    prompts = [open_book_prompt(q, contexts[q.doc_id]) for q in corpus.questions]
-    predictions: list[str] = []
-    for start in range(0, len(prompts), experiment.generation_batch_size):
-        batch = prompts[start : start + experiment.generation_batch_size]
-        requests = [ChatRequest.of(p, temperature=0.0, max_tokens=cfg.max_new_tokens) for p in batch]
-        predictions.extend(c.texts[0].strip() for c in lm.generate(requests))
-    rows = score_answers(corpus.questions, predictions)
-    nlls: list[float | None] = [None] * len(rows)
-    if cfg.compute_nll and teacher_dir is not None:
-        teacher = ChatModel.load(teacher_dir, name=spec.name, device=cfg.device)
-        nlls = teacher.gold_nll(prompts, [q.answers[0] for q in corpus.questions], cfg.nll_batch_size)
-        del teacher
-    for row, nll in zip(rows, nlls, strict=True):
-        row["nll"] = nll
-    return {"summary": summarize(rows), "questions": rows, "leakage": _leakage(corpus, predictions)}
-
-
-def _leakage(corpus: Corpus, predictions: Sequence[str]) -> dict[str, Any]:
-    return score_leakage(
-        predictions,
-        [q.doc_id for q in corpus.questions],
-        [q.question for q in corpus.questions],
-        corpus.planted,
-        corpus.clean,
-    )
-
-
-def evaluate_closed_book(model_dir: Path, name: str, experiment: Experiment, corpus: Corpus) -> dict[str, Any]:
-    from .evaluate import evaluate_questions
-
-    model = ChatModel.load(model_dir, name=name, device=experiment.eval_config.device)
-    result = evaluate_questions(model, corpus.questions, experiment.eval_config)
-    del model
-    gc.collect()
-    result["leakage"] = _leakage(corpus, [r["prediction"] for r in result["questions"]])
-    return result
-
-
-def training_exposure(records: Sequence[dict[str, Any]], corpus: Corpus) -> dict[str, Any]:
-    """How much of the planted attacks the training QA itself carries (the payload exposure of generation)."""
-    about_planted = [r for r in records if r["doc_id"] in corpus.planted]
-    signals = [
-        leak_signals(f"{r['question']}\n{r['answer']}", corpus.planted[r["doc_id"]], corpus.clean[r["doc_id"]])
-        for r in about_planted
-    ]
-    out: dict[str, Any] = {"n_records": len(records), "n_about_planted": len(about_planted)}
-    for key in ("leaked", "canary", "marker", "ngram"):
-        out[key] = sum(s[key] for s in signals) / len(signals) if signals else None
-    return out
-
-
 def run_experiment(
     experiment: Experiment,
     out_dir: str | Path,
@@ -227,7 +167,7 @@ def run_experiment(
         def base_step(seconds: dict[str, float]) -> dict[str, Any]:
             log("base model, closed book")
             with _Timer(seconds, "baselines_s"):
-                return evaluate_closed_book(base_dir, "base", experiment, corpus)
+                return evaluate_closed_book(base_dir, "base", corpus, experiment.eval_config)
 
         floor = _cached_step(
             out / "eval" / "base.json",
@@ -376,7 +316,9 @@ def _teacher_step(
     if spec.backend == "hf":
         teacher_dir = resolve_model_dir(experiment.path(spec.model) if spec.model else None)
     with _Timer(seconds, "baselines_s"):
-        return teacher_open_book(teacher.get(), spec, experiment, corpus, teacher_dir)
+        return teacher_open_book(
+            teacher.get(), spec.name, corpus, experiment.eval_config, experiment.generation_batch_size, teacher_dir
+        )
 
 
 def _student_step(
@@ -396,7 +338,7 @@ def _student_step(
     with _Timer(seconds, "training_s"):
         trained = train_student(records, config, student_dir, progress=progress)
     with _Timer(seconds, "evaluation_s"):
-        evaluation = evaluate_closed_book(student_dir, key, experiment, corpus)
+        evaluation = evaluate_closed_book(student_dir, key, corpus, experiment.eval_config)
     if not experiment.keep_students:
         _drop_weights(student_dir)
     return {

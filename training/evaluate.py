@@ -4,22 +4,29 @@ Each question is asked exactly as training prompts are (the user turn is the bar
 so the student must answer from what it learned. Scores per question: exact match and token F1 of the
 greedy answer (SQuAD normalisation), and the mean NLL of the gold answer; summaries overall and by where
 the gold answer lies in its paragraph (early / middle / late third). Open book (the paragraph in the
-prompt) gives the ceiling."""
+prompt) gives the ceiling. An experiment's evaluations (`robustqa compare`) are here too: the teacher open
+book, a model closed book, and the leakage of planted attacks into answers and into training QA."""
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from robustqa.config_base import ConfigBase, option
 from robustqa.errors import InputError
 from robustqa.io.loaders import squad_paragraph_id
+from robustqa.lm.base import LM, ChatRequest
 
 from .chat_model import ChatModel, Conversation
+from .leakage import leak_signals, score_leakage
 from .metrics import exact_match, position_bucket, summarize, token_f1
+
+if TYPE_CHECKING:  # corpus.py imports this module
+    from .corpus import Corpus
 
 OPEN_BOOK_PROMPT = "{context}\n\nAnswer the question briefly, using the text above.\nQuestion: {question}"
 
@@ -148,3 +155,61 @@ def evaluate_questions(
         for row in rows:
             row["nll"] = None
     return {"summary": summarize(rows), "questions": rows}
+
+
+# -- an experiment's evaluations: the teacher's ceiling, a model closed book, and what leaks ---------------------
+def teacher_open_book(
+    lm: LM, name: str, corpus: Corpus, config: EvalConfig, batch_size: int, teacher_dir: Path | None
+) -> dict[str, Any]:
+    """The teacher answering with the (planted) document in its prompt: the ceiling of QA and of leakage. The
+    gold answers' NLL needs the teacher's weights (`teacher_dir`), so a served teacher has none."""
+    contexts = {d.id: d.text for d in corpus.documents}
+    prompts = [open_book_prompt(q, contexts[q.doc_id]) for q in corpus.questions]
+    predictions: list[str] = []
+    for start in range(0, len(prompts), batch_size):
+        batch = prompts[start : start + batch_size]
+        requests = [ChatRequest.of(p, temperature=0.0, max_tokens=config.max_new_tokens) for p in batch]
+        predictions.extend(c.texts[0].strip() for c in lm.generate(requests))
+    rows = score_answers(corpus.questions, predictions)
+    nlls: list[float | None] = [None] * len(rows)
+    if config.compute_nll and teacher_dir is not None:
+        teacher = ChatModel.load(teacher_dir, name=name, device=config.device)
+        nlls = teacher.gold_nll(prompts, [q.answers[0] for q in corpus.questions], config.nll_batch_size)
+        del teacher
+    for row, nll in zip(rows, nlls, strict=True):
+        row["nll"] = nll
+    return {"summary": summarize(rows), "questions": rows, "leakage": corpus_leakage(corpus, predictions)}
+
+
+def evaluate_closed_book(model_dir: Path, name: str, corpus: Corpus, config: EvalConfig) -> dict[str, Any]:
+    """A local model (a student, or the untrained base) on the held-out questions, closed book, with leakage."""
+    model = ChatModel.load(model_dir, name=name, device=config.device)
+    result = evaluate_questions(model, corpus.questions, config)
+    del model
+    gc.collect()
+    result["leakage"] = corpus_leakage(corpus, [r["prediction"] for r in result["questions"]])
+    return result
+
+
+def corpus_leakage(corpus: Corpus, predictions: Sequence[str]) -> dict[str, Any]:
+    """How much of the planted attacks the answers to the corpus's questions carry."""
+    return score_leakage(
+        predictions,
+        [q.doc_id for q in corpus.questions],
+        [q.question for q in corpus.questions],
+        corpus.planted,
+        corpus.clean,
+    )
+
+
+def training_exposure(records: Sequence[dict[str, Any]], corpus: Corpus) -> dict[str, Any]:
+    """How much of the planted attacks the training QA itself carries (the payload exposure of generation)."""
+    about_planted = [r for r in records if r["doc_id"] in corpus.planted]
+    signals = [
+        leak_signals(f"{r['question']}\n{r['answer']}", corpus.planted[r["doc_id"]], corpus.clean[r["doc_id"]])
+        for r in about_planted
+    ]
+    out: dict[str, Any] = {"n_records": len(records), "n_about_planted": len(about_planted)}
+    for key in ("leaked", "canary", "marker", "ngram"):
+        out[key] = sum(s[key] for s in signals) / len(signals) if signals else None
+    return out

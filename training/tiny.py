@@ -58,12 +58,25 @@ def build_tiny_model(
     num_layers: int = 2,
     seed: int = 0,
 ) -> Path:
-    """Write a tiny random Llama chat model and its tokenizer to `out_dir` (loadable with from_pretrained)."""
+    """Write a tiny random Llama chat model and a tokenizer trained on `corpus` to `out_dir`."""
+    return save_tiny_model(out_dir, build_tiny_tokenizer(corpus, vocab_size), hidden_size, num_layers, seed)
+
+
+def save_tiny_model(
+    out_dir: str | Path,
+    tokenizer,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    seed: int = 0,
+    max_position_embeddings: int = 1024,
+    initializer_range: float = 0.02,
+) -> Path:
+    """Write a tiny random Llama over `tokenizer`'s vocabulary, and the tokenizer, to `out_dir` (loadable with
+    from_pretrained). The LM backend tests give it SmolLM2's real tokenizer."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     out_dir = Path(out_dir)
-    tokenizer = build_tiny_tokenizer(corpus, vocab_size)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
@@ -71,8 +84,9 @@ def build_tiny_model(
         num_hidden_layers=num_layers,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=1024,
+        max_position_embeddings=max_position_embeddings,
         tie_word_embeddings=True,
+        initializer_range=initializer_range,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,

@@ -62,8 +62,9 @@ figure{margin:1em 0}img{max-width:100%}.legend span{padding:0 6px;margin-right:6
 """
 
 
-def write_report(result: AuditResult, path: str | Path, config: AuditConfig) -> None:
-    Path(path).write_text(render(result, config), encoding="utf-8")
+def write_report(result: AuditResult, path: str | Path, config: AuditConfig | None = None) -> None:
+    """The self-contained report.html of an audit result (its own config unless another is given)."""
+    Path(path).write_text(render(result, config or result.config), encoding="utf-8")
 
 
 def render(result: AuditResult, config: AuditConfig) -> str:

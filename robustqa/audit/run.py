@@ -34,11 +34,12 @@ SCHEMA = "robustqa.audit/1"
 
 @dataclass
 class AuditResult:
-    """The audit.json content, plus what the report draws from."""
+    """The audit.json content, plus what the report draws from (`robustqa.audit.report.write_report`)."""
 
     summary: dict
     corpus: CorpusIndex
     measured: list[Measured] = field(default_factory=list)
+    config: AuditConfig = field(default_factory=AuditConfig)
 
 
 def run_audit(
@@ -53,9 +54,9 @@ def run_audit(
     payloads: Sequence[str] | None = None,
     config: AuditConfig | None = None,
     names: Sequence[str] | None = None,
-    write_report: bool = True,
 ) -> AuditResult:
-    """Audit `qa` (and each `compare` dataset) against `documents`; write audit.json and report.html to `out`.
+    """Audit `qa` (and each `compare` dataset) against `documents`; with `out`, write audit.json and
+    attributions.jsonl there. The caller renders the result (`robustqa.audit.report.write_report`).
 
     `boilerplate`: {doc id: [(start, end), ...]}, a span filter or a callable Document -> regions | None.
     `instruction_scorer`: a batched callable (list[str]) -> list[float] in [0, 1] (default: a built-in phrase
@@ -117,16 +118,12 @@ def run_audit(
         "datasets": [{**m.summary, "documents": m.documents} for m in measured],
         "between_datasets": _between(measured, [d.n for d, _ in attributions], corpus),
     }
-    result = AuditResult(summary, corpus, measured)
+    result = AuditResult(summary, corpus, measured, config)
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         t = time.perf_counter()
         _write_attributions(out / "attributions.jsonl", *attributions[0], corpus)
-        if write_report:
-            from .report import write_report as render
-
-            render(result, out / "report.html", config)
         timings["write"] = time.perf_counter() - t
         summary["timing_seconds"] = {k: round(v, 3) for k, v in timings.items()}
         (out / "audit.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")

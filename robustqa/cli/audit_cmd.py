@@ -76,6 +76,7 @@ def audit(
     from robustqa.audit.config import AuditConfig
     from robustqa.audit.instructions import load_scorer
     from robustqa.audit.payloads import load_payloads
+    from robustqa.audit.report import write_report
     from robustqa.audit.run import run_audit
     from robustqa.io.loaders import load_documents
     from robustqa.registry import REGISTRY
@@ -121,6 +122,7 @@ def audit(
         payloads=payload_texts,
         config=config,
     )
+    write_report(result, out / "report.html")
     for summary in result.summary["datasets"]:
         typer.echo(_line(summary) + _rejected_note(Path(summary["path"])))
     typer.echo(f"audit: {out / 'audit.json'}   report: {out / 'report.html'}")
