@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +27,16 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .io.bounded import YamlBoundsError, load_yaml
 from .registry import REGISTRY
+from .runner import MAX_BUDGET
 from .strategy import ComposedStrategy, Strategy
+from .typecheck import describe_value, type_name, type_ok
 from .types import stable_hash
+
+# Upper bounds of the run settings: past these a run would never finish.
+MAX_BATCH = 100_000
+MAX_ATTEMPTS = 100
 
 COMPOSITION_KEYS = ("selector", "question_writer", "answerer", "span_filters", "filters")
 
@@ -113,6 +119,28 @@ class GenerateConfig:
         }
         return stable_hash(json.dumps(payload, sort_keys=True))
 
+    def validate(self) -> None:
+        """Bounds of the run settings, checked before anything is read or written (types are checked on load)."""
+        for key in ("budget", "seed", "batch_size", "attempts", "concurrency", "max_retries"):
+            if not type_ok(getattr(self, key), int):
+                raise ConfigError(f"{key} must be int, got {describe_value(getattr(self, key))}")
+        if not 1 <= self.budget <= MAX_BUDGET:
+            raise ConfigError(f"budget must be between 1 and {MAX_BUDGET:,}, got {self.budget}")
+        if not -(2**63) <= self.seed < 2**63:
+            raise ConfigError(f"seed must fit in 64 bits, got {self.seed}")
+        if not 1 <= self.batch_size <= MAX_BATCH:
+            raise ConfigError(f"batch_size must be between 1 and {MAX_BATCH:,}, got {self.batch_size}")
+        attempts = self.strategy_params.get("attempts", self.attempts)
+        if type_ok(attempts, int) and not 1 <= attempts <= MAX_ATTEMPTS:
+            raise ConfigError(f"attempts must be between 1 and {MAX_ATTEMPTS}, got {attempts}")
+        if not 1 <= self.concurrency <= 4096:
+            raise ConfigError(f"concurrency must be between 1 and 4096, got {self.concurrency}")
+        if not 0 <= self.max_retries <= 1000:
+            raise ConfigError(f"max_retries must be between 0 and 1000, got {self.max_retries}")
+        if not (type_ok(self.timeout, float) and 0 < self.timeout < float("inf")):
+            raise ConfigError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+        self.parsed_shard()
+
     def parsed_shard(self) -> tuple[int, int]:
         if self.shard is None:
             return (0, 1)
@@ -127,13 +155,7 @@ class GenerateConfig:
     # -- loading ------------------------------------------------------------------------------------------------
     @classmethod
     def from_yaml(cls, path: str | Path) -> GenerateConfig:
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such config file") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
+        data = read_yaml_config(path)
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -148,6 +170,27 @@ class GenerateConfig:
 T = typing.TypeVar("T")
 
 
+def read_yaml_config(path: str | Path) -> Any:
+    """A YAML config file's content; every way it can be unreadable is a one-line ConfigError naming it."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte offset {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        return load_yaml(text)
+    except YamlBoundsError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
+
+
 def from_dict(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
     """Build a config dataclass, rejecting unknown keys and values of the wrong type with a ConfigError."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -156,31 +199,6 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
         raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; known: {', '.join(fields)}")
     hints = typing.get_type_hints(cls)
     for key, value in data.items():
-        if not _type_ok(value, hints[key]):
-            raise ConfigError(f"{source}: {key} must be {_type_name(hints[key])}, got {type(value).__name__} {value!r}")
+        if not type_ok(value, hints[key]):
+            raise ConfigError(f"{source}: {key} must be {type_name(hints[key])}, got {describe_value(value)}")
     return cls(**data)
-
-
-def _type_ok(value: Any, hint: Any) -> bool:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, arg) for arg in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if hint is Any:
-        return True
-    base = origin or hint
-    if base is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if base is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if base is list:
-        return isinstance(value, (list, tuple))
-    return isinstance(value, base)
-
-
-def _type_name(hint: Any) -> str:
-    args = typing.get_args(hint)
-    if args:
-        return " or ".join(_type_name(a) for a in args)
-    return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
