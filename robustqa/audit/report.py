@@ -63,7 +63,9 @@ figure{margin:1em 0}img{max-width:100%}.legend span{padding:0 6px;margin-right:6
 
 
 def write_report(result: AuditResult, path: str | Path, config: AuditConfig) -> None:
-    Path(path).write_text(render(result, config), encoding="utf-8")
+    from robustqa.io.outputs import atomic_write_text
+
+    atomic_write_text(path, render(result, config))  # whole or not at all: a full disk leaves the old report
 
 
 def render(result: AuditResult, config: AuditConfig) -> str:
