@@ -59,7 +59,7 @@ def fail(message: str, code: int = USAGE) -> None:
 def run_cli(app: Callable[..., Any], argv: list[str] | None) -> None:
     """Run the typer app; turn every expected failure into one line on stderr and a non-zero exit."""
     try:
-        result = app(args=argv, standalone_mode=False)
+        result = app(args=argv, prog_name="robustqa", standalone_mode=False)
     except EXITS as exc:
         sys.exit(getattr(exc, "exit_code", 0))
     except NO_ARGS as exc:
