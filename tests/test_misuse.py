@@ -294,7 +294,12 @@ ROWS = [
     ),
     Row("missing --out", gen("{t}/doc.txt", "--budget", "3"), files={"doc.txt": TEXT}, expect=("--out",)),
     Row("generate without documents", ["generate", "--out", "{t}/o.jsonl"], expect=("Missing argument 'paths'",)),
-    Row("option missing its value", gen("{t}/doc.txt", "--out"), files={"doc.txt": TEXT}, expect=("--out",)),
+    Row(
+        "option missing its value",
+        ["generate", "{t}/doc.txt", "--budget", "3", "--out"],
+        files={"doc.txt": TEXT},
+        expect=("--out",),
+    ),
     Row(
         "path below a regular file",
         gen("{t}/doc.txt/x.txt", "--budget", "3", "--out", "{t}/o.jsonl"),
