@@ -760,3 +760,13 @@ def test_zz_closing_table(outcomes, capsys):
         print("\n" + "\n".join(lines))
     assert tracebacks == 0 and hangs == 0 and losses == 0
     assert clean + valid == tried
+
+
+def test_the_cli_catches_the_exception_classes_the_installed_typer_raises():
+    """typer >= 0.2x bundles its own click: the handlers must hold the classes typer actually raises."""
+    import typer
+
+    from robustqa.cli.errors import ABORTS, CLICK_ERRORS, EXITS
+
+    assert issubclass(typer.BadParameter, CLICK_ERRORS)
+    assert issubclass(typer.Exit, EXITS) and issubclass(typer.Abort, ABORTS)
