@@ -41,6 +41,7 @@ import yaml
 
 from .config import GenerateConfig
 from .errors import ConfigError
+from .io.bounded import YamlBoundsError, load_yaml
 
 # Cartridges knob -> robustqa strategy parameter, with Cartridges' own defaults where it has them.
 SYNTHESIZER_KNOBS = {
@@ -191,13 +192,17 @@ def to_yaml(imported: CartridgesImport) -> str:
 
 def _load(path: Path) -> Mapping[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))  # YAML is a superset of JSON
+        data = load_yaml(path.read_text(encoding="utf-8"))  # YAML is a superset of JSON; bombs are refused
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a directory, not a config file") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except YamlBoundsError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML or JSON ({exc})".replace("\n", " ")) from None
     if not isinstance(data, Mapping):

@@ -24,8 +24,14 @@ from .config_base import ConfigBase, from_dict  # noqa: F401  (from_dict: its ol
 from .config_base import option as _f
 from .errors import ConfigError
 from .registry import REGISTRY
+from .runner import MAX_BUDGET
 from .strategy import ComposedStrategy, Strategy
+from .typecheck import describe_value, type_ok
 from .types import stable_hash
+
+# Upper bounds of the run settings: past these a run would never finish.
+MAX_BATCH = 100_000
+MAX_ATTEMPTS = 100
 
 COMPOSITION_KEYS = ("selector", "question_writer", "answerer", "span_filters", "filters")
 
@@ -101,6 +107,28 @@ class GenerateConfig(ConfigBase):
             "seed": self.seed,
         }
         return stable_hash(json.dumps(payload, sort_keys=True))
+
+    def validate(self) -> None:
+        """Bounds of the run settings, checked before anything is read or written (types are checked on load)."""
+        for key in ("budget", "seed", "batch_size", "attempts", "concurrency", "max_retries"):
+            if not type_ok(getattr(self, key), int):
+                raise ConfigError(f"{key} must be int, got {describe_value(getattr(self, key))}")
+        if not 1 <= self.budget <= MAX_BUDGET:
+            raise ConfigError(f"budget must be between 1 and {MAX_BUDGET:,}, got {self.budget}")
+        if not -(2**63) <= self.seed < 2**63:
+            raise ConfigError(f"seed must fit in 64 bits, got {self.seed}")
+        if not 1 <= self.batch_size <= MAX_BATCH:
+            raise ConfigError(f"batch_size must be between 1 and {MAX_BATCH:,}, got {self.batch_size}")
+        attempts = self.strategy_params.get("attempts", self.attempts)
+        if type_ok(attempts, int) and not 1 <= attempts <= MAX_ATTEMPTS:
+            raise ConfigError(f"attempts must be between 1 and {MAX_ATTEMPTS}, got {attempts}")
+        if not 1 <= self.concurrency <= 4096:
+            raise ConfigError(f"concurrency must be between 1 and 4096, got {self.concurrency}")
+        if not 0 <= self.max_retries <= 1000:
+            raise ConfigError(f"max_retries must be between 0 and 1000, got {self.max_retries}")
+        if not (type_ok(self.timeout, float) and 0 < self.timeout < float("inf")):
+            raise ConfigError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+        self.parsed_shard()
 
     def parsed_shard(self) -> tuple[int, int]:
         if self.shard is None:

@@ -30,14 +30,28 @@ def option(default: Any, help: str) -> Any:
 
 
 def read_yaml(path: str | Path, kind: str = "config") -> dict[str, Any]:
-    """A YAML mapping from a config file (an empty file is an empty mapping); a ConfigError names the file."""
+    """A YAML mapping from a config file (an empty file is an empty mapping). Every way the file can be unreadable
+    (missing, a directory, not UTF-8, not YAML, an alias bomb or nesting past the bounds of
+    `robustqa.io.bounded.load_yaml`) is a one-line ConfigError naming it."""
     import yaml
+
+    from robustqa.io.bounded import YamlBoundsError, load_yaml
 
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such {kind} file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a {kind} file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte offset {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        data = load_yaml(text)
+    except YamlBoundsError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
     if data is None:

@@ -26,6 +26,7 @@ from typing import Any
 
 from .errors import ConfigError, InputError
 from .io.jsonl import iter_jsonl
+from .io.outputs import refuse_overlap
 
 FORMATS = ("cartridges-parquet", "openai", "hf-dataset")
 _PARQUET_BATCH = 1024
@@ -51,8 +52,7 @@ def export_records(
         raise ConfigError(f"{out} already exists: choose another --out or pass --overwrite")
     if out.is_dir() and any(out.iterdir()) and not (out / "dataset_info.json").exists():
         raise ConfigError(f"{out} is a directory that does not hold a saved dataset; refusing to replace it")
-    if out.resolve() == path.resolve():
-        raise ConfigError(f"{out}: the export must not overwrite its input")
+    refuse_overlap([out], [path, *docs])
     documents = _documents_by_id(docs) if docs else None
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -64,7 +64,10 @@ def export_records(
             n = _write_cartridges(_rows(path, include_rejected), tmp, documents)
         else:
             n = _write_hf(path, include_rejected, tmp)
-        _remove(out)
+        if out.is_dir() and not tmp.is_dir():
+            _remove(out)
+        elif out.is_dir():
+            _remove(out)  # a saved dataset directory cannot be renamed over: the old one goes first
         os.replace(tmp, out)
     finally:
         _remove(tmp)
@@ -81,6 +84,7 @@ def _rows(path: Path, include_rejected: bool) -> Iterator[dict[str, Any]]:
         for key, kind in (("id", str), ("question", str), ("answer", str)):
             if not isinstance(row.get(key), kind):
                 raise InputError(f"{path}:{lineno}: not a QA record ('{key}' missing or not a string)")
+        _check_optional_fields(path, lineno, row)
         if not include_rejected and not row.get("kept", True):
             continue
         n += 1
@@ -88,6 +92,50 @@ def _rows(path: Path, include_rejected: bool) -> Iterator[dict[str, Any]]:
     if n == 0:
         what = "records" if include_rejected else "kept records (pass --include-rejected for rejected ones)"
         raise InputError(f"{path}: no {what} to export")
+
+
+# Optional fields of a record and the types an export reads them as (null is always allowed).
+_OPTIONAL_FIELDS = {
+    "doc_id": (str, int),
+    "strategy": str,
+    "model": str,
+    "fingerprint": str,
+    "seed": int,
+    "kept": bool,
+    "context": dict,
+    "target": dict,
+    "meta": dict,
+    "decisions": list,
+    "messages": list,
+}
+_TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "an object", list: "a list"}
+
+
+def _check_optional_fields(path: Path, lineno: int, row: dict[str, Any]) -> None:
+    """InputError naming the file, line and field of a value an export cannot read."""
+    for key, kinds in _OPTIONAL_FIELDS.items():
+        value = row.get(key)
+        kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+        if value is None or (isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)):
+            continue
+        wanted = " or ".join(_TYPE_NAMES[k] for k in kinds)
+        raise InputError(f"{path}:{lineno}: '{key}' must be {wanted}, got {type(value).__name__}")
+    context = row.get("context") or {}
+    for key in ("start", "end"):
+        value = context.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise InputError(f"{path}:{lineno}: 'context.{key}' must be an integer, got {type(value).__name__}")
+    if any(not isinstance(d, dict) for d in row.get("decisions") or []):
+        raise InputError(f"{path}:{lineno}: 'decisions' must be a list of objects")
+    masked = context.get("masked") or (row.get("meta") or {}).get("masked") or []
+    if not isinstance(masked, list) or any(
+        not (isinstance(m, list) and len(m) >= 2 and all(_is_int(x) for x in m[:2])) for m in masked
+    ):
+        raise InputError(f"{path}:{lineno}: 'masked' must be a list of [start, end, ...] ranges")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _documents_by_id(paths: Sequence[str | Path]) -> dict[str, Any]:

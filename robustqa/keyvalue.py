@@ -12,11 +12,15 @@ def parse_pair(text: str, what: str = "--param") -> tuple[str, Any]:
     """`KEY=VALUE` -> (key, YAML value); `what` names the option in the error."""
     import yaml
 
+    from .io.bounded import YamlBoundsError, load_yaml
+
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"{what} needs KEY=VALUE, got {text!r}")
     try:
-        return key.strip(), yaml.safe_load(raw)
+        return key.strip(), load_yaml(raw)
+    except YamlBoundsError as exc:
+        raise ConfigError(f"{what} {key.strip()}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{what} {text!r}: value is not valid YAML ({exc.__class__.__name__})") from None
 

@@ -23,7 +23,9 @@ from typing import Any
 
 from . import __version__
 from .errors import ConfigError, InputError
+from .io.bounded import loads_json
 from .io.jsonl import iter_jsonl
+from .io.outputs import refuse_overlap, require_file_path
 from .runner import in_shard, manifest_path, rejected_path
 
 
@@ -93,9 +95,12 @@ def merge_shards(
         names = ", ".join(f"{i}/{count}" for i in missing)
         raise InputError(f"shard(s) {names} missing: merge all {count} shards, or pass --allow-partial")
     outputs = (out, rejected_path(out), manifest_path(out))
-    inputs = {Path(s.path).resolve() for s in shards} | {rejected_path(Path(s.path)).resolve() for s in shards}
-    if any(p.resolve() in inputs for p in outputs):
-        raise ConfigError(f"{out}: the merged output must not be one of the shard files")
+    inputs = [f(Path(s.path)) for s in shards for f in (lambda p: p, rejected_path, manifest_path)]
+    require_file_path(out)
+    try:
+        refuse_overlap(outputs, inputs)
+    except ConfigError as exc:
+        raise ConfigError(f"{out}: the merged output must not be one of the shard files ({exc})") from None
     if not overwrite and any(p.exists() and p.stat().st_size > 0 for p in outputs[:2]):
         raise ConfigError(f"{out} already exists: choose another --out or pass --overwrite")
 
@@ -141,17 +146,46 @@ def _read_manifests(paths: list[Path]) -> tuple[list[ShardInfo], list[dict[str, 
         manifest = manifest_path(path)
         if not manifest.exists():
             raise InputError(f"{path}: no manifest ({manifest.name}) beside it; was it written by robustqa generate?")
-        try:
-            data = json.loads(manifest.read_text(encoding="utf-8"))
-            index, count = (int(x) for x in data.get("shard", [0, 1]))
-            fingerprint = str(data["fingerprint"])
-        except (ValueError, TypeError, KeyError, json.JSONDecodeError) as exc:
-            raise InputError(f"{manifest}: not a robustqa manifest ({type(exc).__name__}: {exc})") from None
-        planned = data.get("planned")
-        shards.append(ShardInfo(str(path), index, count, fingerprint, int(planned) if planned is not None else None))
+        data, index, count, fingerprint, planned = _parse_manifest(manifest)
+        shards.append(ShardInfo(str(path), index, count, fingerprint, planned))
         manifests.append(data)
     order = sorted(range(len(shards)), key=lambda i: shards[i].index)
     return [shards[i] for i in order], [manifests[i] for i in order]
+
+
+def _parse_manifest(manifest: Path) -> tuple[dict[str, Any], int, int, str, int | None]:
+    """(content, shard index, shard count, fingerprint, planned) of a manifest; InputError for any damage."""
+
+    def bad(why: str) -> InputError:
+        return InputError(f"{manifest}: not a robustqa manifest ({why})")
+
+    try:
+        data = loads_json(manifest.read_bytes())
+    except OSError as exc:
+        raise InputError(f"{manifest}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise bad(f"not UTF-8: {exc.reason} at byte {exc.start}") from None
+    except json.JSONDecodeError as exc:
+        raise bad(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(data, dict):
+        raise bad(f"expected a JSON object, got {type(data).__name__}")
+    shard = data.get("shard", [0, 1])
+    if not (isinstance(shard, list) and len(shard) == 2 and all(_is_int(x) for x in shard)):
+        raise bad(f"'shard' must be [index, count], got {shard!r}"[:300])
+    fingerprint = data.get("fingerprint")
+    if not isinstance(fingerprint, str) or not fingerprint:
+        raise bad("no 'fingerprint' string")
+    planned = data.get("planned")
+    if planned is not None and not (_is_int(planned) and planned >= 0):
+        raise bad(f"'planned' must be a count, got {planned!r}"[:300])
+    config = data.get("config")
+    if config is not None and not isinstance(config, dict):
+        raise bad(f"'config' must be an object, got {type(config).__name__}")
+    return data, int(shard[0]), int(shard[1]), fingerprint, planned
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_manifests(shards: list[ShardInfo]) -> None:

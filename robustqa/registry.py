@@ -21,6 +21,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from .errors import ConfigError
+from .typecheck import check_call
 
 ENTRY_POINT_GROUP = "robustqa.strategies"
 BUILTIN_HOOK = "robustqa.strategies:register_builtins"
@@ -88,6 +89,7 @@ class Registry:
         self.load_plugins()
         if name not in self.strategies:
             raise ConfigError(f"unknown strategy {name!r}; available: {', '.join(sorted(self.strategies))}")
+        check_call(self.strategies[name].factory, params, f"strategy {name!r}")
         try:
             strategy = self.strategies[name].factory(**params)
         except TypeError as exc:
@@ -106,6 +108,7 @@ class Registry:
         table = self.components.get(kind, {})
         if name not in table:
             raise ConfigError(f"unknown {kind} {name!r}; available: {', '.join(sorted(table)) or 'none'}")
+        check_call(table[name].factory, params, f"{kind} {name!r}")
         try:
             return table[name].factory(**params)
         except TypeError as exc:

@@ -38,13 +38,19 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .errors import ConfigError
-from .io.jsonl import JsonlWriter, existing_ids, repair_tail
+from .io.bounded import loads_json
+from .io.jsonl import JsonlWriter, complete_lines, repair_tail
+from .io.lock import OutputLock
+from .io.outputs import atomic_write_text, require_file_path
 from .lm.base import LM
 from .strategy import Strategy
 from .types import Document, WorkItem, stable_hash
 
 if TYPE_CHECKING:
     import numpy as np
+
+# Past this a run would never finish (and numpy's int64 arithmetic on the budget would overflow).
+MAX_BUDGET = 10_000_000
 
 # What `generate_records` reads twice: see the module docstring.
 Documents = Iterable[Document] | Callable[[], Iterable[Document]]
@@ -159,25 +165,27 @@ def generate_records(
     """Run a strategy over documents and append its records to `out` (see the module docstring)."""
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    if not 1 <= budget <= MAX_BUDGET:
+        raise ConfigError(f"budget must be between 1 and {MAX_BUDGET:,}, got {budget}")
     t0 = time.perf_counter()
     out = Path(out)
     rejects = rejected_path(out)
+    require_file_path(out)
     read = _reader(documents)
     fingerprint = fingerprint or stable_hash(strategy.fingerprint(), lm.model_id, budget, seed)
     # A component that cannot work with this backend (scoring it lacks) fails now, before any file is touched.
     strategy.check_backend(lm)
-    # Pass 1 reads every document before the output is touched: bad input leaves nothing a resume could trust.
-    corpus = _weigh(read, strategy, budget)
-    _prepare_output(out, rejects, fingerprint, resume, overwrite, config, shard)
-
     lm_seconds0 = lm.usage.seconds
     usage0 = lm.usage.to_dict()
-    done = existing_ids(out) | existing_ids(rejects) if resume else set()
     summary = RunSummary(fingerprint=fingerprint, out=str(out))
-    with tempfile.TemporaryFile(dir=out.parent, prefix=f".{out.name}.plan-") as spill:
+    # Nothing is changed on disk until the documents are read, the earlier output is judged and the plan is made:
+    # bad input, a bad parameter or a clash with an earlier run leaves every file as it was.
+    with OutputLock(out), tempfile.TemporaryFile(dir=out.parent, prefix=f".{out.name}.plan-") as spill:
+        corpus = _weigh(read, strategy, budget)
+        done = _check_earlier_output(out, rejects, fingerprint, resume, overwrite)
         groups = _plan(read, corpus, strategy, seed, fingerprint, shard, done, spill, summary, progress)
         del done
-        _record_planned(out, summary.planned)
+        _prepare_output(out, rejects, fingerprint, resume, overwrite, config, shard, summary.planned)
         spill.seek(0)
         _run(
             _read_spill(spill, groups),
@@ -378,12 +386,43 @@ def _run(
 # -- output files --------------------------------------------------------------------------------------------
 
 
-def _record_planned(out: Path, planned: int) -> None:
-    """Store this shard's planned item count in the manifest, so `merge` can tell a finished shard."""
-    path = manifest_path(out)
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    manifest["planned"] = planned
-    path.write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
+def _read_manifest(path: Path) -> dict[str, Any] | None:
+    """The manifest's content, or None when it is missing or unreadable (the records then decide alone)."""
+    try:
+        data = loads_json(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _check_earlier_output(out: Path, rejects: Path, fingerprint: str, resume: bool, overwrite: bool) -> set[str]:
+    """Judge what an earlier run left (reading only) and return the ids a resume skips.
+
+    A resume continues only the same configuration, judged by every record's own fingerprint as well as the
+    manifest's, so a lost or damaged manifest cannot let two configurations mix in one file."""
+    has_output = any(p.exists() and p.stat().st_size > 0 for p in (out, rejects))
+    if has_output and not (resume or overwrite):
+        raise ConfigError(f"{out} already holds records: pass --resume to continue that run or --overwrite")
+    if not resume or not has_output:
+        return set()
+    previous = _read_manifest(manifest_path(out))
+    if previous is not None and previous.get("fingerprint") != fingerprint:
+        raise ConfigError(_OTHER_CONFIG.format(where=out, theirs=previous.get("fingerprint"), ours=fingerprint))
+    done: set[str] = set()
+    for path in (out, rejects):
+        for lineno, row in complete_lines(path):
+            if row.get("fingerprint") != fingerprint:
+                where = f"{path}:{lineno}"
+                raise ConfigError(_OTHER_CONFIG.format(where=where, theirs=row.get("fingerprint"), ours=fingerprint))
+            if "id" in row:
+                done.add(str(row["id"]))
+    return done
+
+
+_OTHER_CONFIG = (
+    "{where} was written by a different configuration (fingerprint {theirs}, now {ours}); resume only with the "
+    "same config, or choose another --out"
+)
 
 
 def _prepare_output(
@@ -394,35 +433,21 @@ def _prepare_output(
     overwrite: bool,
     config: Mapping[str, Any] | None,
     shard: tuple[int, int],
+    planned: int,
 ) -> None:
-    manifest = manifest_path(out)
-    has_output = (out.exists() and out.stat().st_size > 0) or (rejects.exists() and rejects.stat().st_size > 0)
-    if has_output and not (resume or overwrite):
-        raise ConfigError(f"{out} already holds records: pass --resume to continue that run or --overwrite")
+    """Make the output ready to append to, and write the manifest (with this shard's planned item count, so
+    `merge` can tell a finished shard) before the first LM call."""
     if overwrite and not resume:
-        for path in (out, rejects, manifest):
+        for path in (out, rejects, manifest_path(out)):
             path.unlink(missing_ok=True)
-    elif resume and has_output and manifest.exists():
-        previous = json.loads(manifest.read_text(encoding="utf-8"))
-        if previous.get("fingerprint") != fingerprint:
-            raise ConfigError(
-                f"{out} was written by a different configuration (fingerprint {previous.get('fingerprint')}, "
-                f"now {fingerprint}); resume only with the same config, or choose another --out"
-            )
     for path in (out, rejects):
         repair_tail(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    manifest.write_text(
-        json.dumps(
-            {
-                "fingerprint": fingerprint,
-                "robustqa": __version__,
-                "shard": list(shard),
-                "config": dict(config or {}),
-                "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            },
-            indent=2,
-            default=str,
-        ),
-        encoding="utf-8",
-    )
+    manifest = {
+        "fingerprint": fingerprint,
+        "robustqa": __version__,
+        "shard": list(shard),
+        "config": dict(config or {}),
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "planned": planned,
+    }
+    atomic_write_text(manifest_path(out), json.dumps(manifest, indent=2, default=str))

@@ -28,6 +28,7 @@ from importlib.resources import files
 from itertools import accumulate
 from typing import Protocol
 
+from robustqa.token_index import WORD, OffsetTokens, TokenIndex
 from robustqa.types import Span
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
@@ -71,7 +72,7 @@ _QUESTION_OR_BANG_END = re.compile(r"[?!][\"'\u201d\u2019\u00bb)\]]*$")
 _INITIAL_END = re.compile(r"(?:^|\s)[A-Z]\.$")
 _INITIAL_START = re.compile(r"[A-Z]\.")
 
-_WORD = re.compile(r"\w+(?:['\u2019]\w+)*|[^\w\s]")
+_WORD = WORD
 
 
 class _HasRange(Protocol):
@@ -330,21 +331,19 @@ def token_windows(
     `offsets` are token character ranges (from `word_spans` or a tokenizer's offset mapping); tokens that
     cover only whitespace (or nothing, like special tokens) are not counted.
     """
+    return token_window(text, doc_id, OffsetTokens(text, offsets, doc_id), min_tokens, max_tokens, rng)
+
+
+def token_window(
+    text: str, doc_id: str, tokens: TokenIndex, min_tokens: int, max_tokens: int, rng: random.Random
+) -> Span:
+    """`token_windows` over tokens indexed once (`robustqa.token_index`): what a plan of many windows uses."""
     if not 0 < min_tokens <= max_tokens:
         raise ValueError(f"need 0 < min_tokens <= max_tokens, got {min_tokens}, {max_tokens}")
-    tokens = []
-    for start, end in offsets:
-        if not 0 <= start <= end <= len(text):
-            raise ValueError(f"token offset ({start}, {end}) outside {doc_id!r} ({len(text)} chars)")
-        if text[start:end].strip():
-            tokens.append((start, end))
-    if not tokens:
+    if not len(tokens):
         raise ValueError(f"document {doc_id!r} has no tokens")
-    length = rng.randint(min_tokens, max_tokens)
-    first = rng.randint(0, len(tokens) - length) if len(tokens) > length else 0
-    window = tokens[first : first + length]
-    # min/max, not first/last: byte-level tokenizers may give the pieces of one character the same range.
-    span = _span(text, doc_id, min(s for s, _ in window), max(e for _, e in window), "chunk")
+    start, end = tokens.draw(min_tokens, max_tokens, rng)
+    span = _span(text, doc_id, start, end, "chunk")
     assert span is not None  # every kept token holds a non-whitespace character
     return span
 

@@ -2,7 +2,8 @@
 
 As in Cartridges' TokenChunker: the window length is uniform in [min_tokens, max_tokens], its start uniform over
 the positions where it fits (the whole document when it is shorter). Tokens are regex word pieces
-(`robustqa.segment.word_spans`) unless `tokenizer` names a local Hugging Face tokenizer directory.
+(`robustqa.segment.word_spans`, indexed by `robustqa.token_index.WordTokens`) unless `tokenizer` names a local
+Hugging Face tokenizer directory.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from functools import lru_cache
 
 from robustqa.components import Selector, SpanFlag
 from robustqa.errors import ConfigError
-from robustqa.segment import token_windows, word_spans
+from robustqa.segment import token_window
+from robustqa.token_index import OffsetTokens, TokenIndex, WordTokens
 from robustqa.types import Document, WorkItem, derive_seed, stable_hash
 
 from .seed_prompts import SEED_PROMPT_TYPES
@@ -42,12 +44,12 @@ class TokenWindowSelector(Selector):
         unknown = set(self.seed_prompts) - set(SEED_PROMPT_TYPES)
         if unknown or not self.seed_prompts:
             raise ConfigError(f"unknown seed prompt types {sorted(unknown)}; known: {', '.join(SEED_PROMPT_TYPES)}")
-        offsets = _token_offsets(doc.text, self.tokenizer)
+        tokens = _token_index(doc.text, doc.id, self.tokenizer)  # once per document, not once per window
         items = []
         for index in range(n):
             item_seed = derive_seed(seed, doc.id, index)
             rng = random.Random(item_seed)
-            window = token_windows(doc.text, doc.id, offsets, self.min_tokens, self.max_tokens, rng)
+            window = token_window(doc.text, doc.id, tokens, self.min_tokens, self.max_tokens, rng)
             items.append(
                 WorkItem(
                     id=stable_hash(fingerprint, seed, doc.id, index),
@@ -62,11 +64,12 @@ class TokenWindowSelector(Selector):
         return items
 
 
-def _token_offsets(text: str, tokenizer: str | None) -> list[tuple[int, int]]:
+def _token_index(text: str, doc_id: str, tokenizer: str | None) -> TokenIndex:
     if tokenizer is None:
-        return word_spans(text)
+        return WordTokens(text)  # the tokens of robustqa.segment.word_spans, without a list of them
     tok = _load_tokenizer(tokenizer)
-    return [tuple(o) for o in tok(text, return_offsets_mapping=True, add_special_tokens=False)["offset_mapping"]]
+    offsets = tok(text, return_offsets_mapping=True, add_special_tokens=False)["offset_mapping"]
+    return OffsetTokens(text, [tuple(o) for o in offsets], doc_id)
 
 
 @lru_cache(maxsize=4)

@@ -17,6 +17,7 @@ import numpy as np
 
 from robustqa.align import MIN_ALIGNED_WORDS, align_words
 from robustqa.errors import InputError
+from robustqa.io.bounded import loads_json
 from robustqa.types import Document
 
 Regions = list[tuple[int, int]]
@@ -141,8 +142,10 @@ def _article_text(value: object) -> str | None:
 def _read_json(path: str | Path) -> object:
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return loads_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: malformed JSON ({exc})") from None

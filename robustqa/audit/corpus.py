@@ -261,12 +261,55 @@ def _segment_texts(texts: list[str]) -> tuple[np.ndarray, np.ndarray, list[int]]
     return np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64), counts
 
 
+# A document this long is cut into pieces of about this many characters, segmented in parallel.
+PIECE_CHARS = 4_000_000
+_SHARED_TEXTS: list[str] = []  # what forked workers read pieces from (inherited, never pickled)
+
+
+def pieces(text: str, size: int | None = None) -> list[tuple[int, int]]:
+    """Cut points of `text` right after a blank line ("\\n\\n"), about `size` apart. Sentences never span a
+    blank line, so segmenting the pieces and shifting their offsets gives exactly the sentences of the whole."""
+    size = PIECE_CHARS if size is None else size
+    out, pos = [], 0
+    while len(text) - pos > size:
+        cut = text.find("\n\n", pos + size)
+        if cut < 0:
+            break
+        out.append((pos, cut + 2))
+        pos = cut + 2
+    out.append((pos, len(text)))
+    return out
+
+
+def _segment_piece(task: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    index, start, end = task
+    spans = sentences(_SHARED_TEXTS[index][start:end])
+    return (
+        np.fromiter((s.start + start for s in spans), dtype=np.int64, count=len(spans)),
+        np.fromiter((s.end + start for s in spans), dtype=np.int64, count=len(spans)),
+    )
+
+
 def _segment_all(texts: list[str], workers: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Sentence offsets of every text; on Linux, large corpora are split over forked worker processes."""
+    """Sentence offsets of every text; on Linux, large corpora are split over forked worker processes, a long
+    document in pieces cut at blank lines (see `pieces`)."""
+    global _SHARED_TEXTS
     if workers <= 0:
         workers = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     if workers < 2 or sum(map(len, texts)) < PARALLEL_MIN_CHARS or not sys.platform.startswith("linux"):
         return _segment_texts(texts)
+    if max(map(len, texts)) > PIECE_CHARS:
+        tasks = [(i, a, b) for i, text in enumerate(texts) for a, b in pieces(text)]
+        _SHARED_TEXTS = texts
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                results = list(pool.map(_segment_piece, tasks))
+        finally:
+            _SHARED_TEXTS = []
+        counts = [0] * len(texts)
+        for (i, _, _), (found, _) in zip(tasks, results, strict=True):
+            counts[i] += len(found)
+        return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results]), counts
     size = -(-len(texts) // (workers * 4))
     batches = [texts[i : i + size] for i in range(0, len(texts), size)]
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:

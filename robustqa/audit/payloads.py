@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from robustqa.errors import InputError
+from robustqa.io.bounded import loads_json
 
 _WORD = re.compile(r"\w+")
 PAYLOAD_KEYS = ("canary", "judge_args", "payload", "instruction", "text", "attack")
@@ -31,19 +32,21 @@ def load_payloads(path: str | Path) -> list[str]:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory") from None
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 ({exc.reason})") from None
     found: list[str] = []
     if path.suffix == ".json":
         try:
-            _collect(json.loads(raw), found)
+            _collect(loads_json(raw), found)
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
     elif path.suffix == ".jsonl":
         for lineno, line in enumerate(raw.splitlines(), start=1):
             if line.strip():
                 try:
-                    _collect(json.loads(line), found)
+                    _collect(loads_json(line), found)
                 except json.JSONDecodeError as exc:
                     raise InputError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
     else:

@@ -63,8 +63,11 @@ figure{margin:1em 0}img{max-width:100%}.legend span{padding:0 6px;margin-right:6
 
 
 def write_report(result: AuditResult, path: str | Path, config: AuditConfig | None = None) -> None:
-    """The self-contained report.html of an audit result (its own config unless another is given)."""
-    Path(path).write_text(render(result, config or result.config), encoding="utf-8")
+    """The self-contained report.html of an audit result (its own config unless another is given), written whole
+    or not at all: a full disk leaves the old report."""
+    from robustqa.io.outputs import atomic_write_text
+
+    atomic_write_text(path, render(result, config or result.config))
 
 
 def render(result: AuditResult, config: AuditConfig) -> str:

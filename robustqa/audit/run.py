@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from robustqa.io.outputs import atomic_path, atomic_write_text
 from robustqa.types import Document
 
 from . import metrics as M
@@ -126,7 +127,7 @@ def run_audit(
         _write_attributions(out / "attributions.jsonl", *attributions[0], corpus)
         timings["write"] = time.perf_counter() - t
         summary["timing_seconds"] = {k: round(v, 3) for k, v in timings.items()}
-        (out / "audit.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
+        atomic_write_text(out / "audit.json", json.dumps(summary, indent=1, ensure_ascii=False))
     else:
         summary["timing_seconds"] = {k: round(v, 3) for k, v in timings.items()}
     return result
@@ -170,7 +171,7 @@ def _copied_examples(data: EncodedDataset, flagged_ids: np.ndarray, corpus: Corp
 
 
 def _write_attributions(path: Path, data: EncodedDataset, att: Attribution, corpus: CorpusIndex) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for i in range(data.n):
             sents = att.sents[att.ptr[i] : att.ptr[i + 1]]
             row = {

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
-import click
 import typer
 
-from robustqa.errors import RobustQAError
+from .errors import run_cli
 
 app = typer.Typer(
     name="robustqa",
@@ -43,20 +40,4 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        result = app(args=argv, standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        print("robustqa: aborted", file=sys.stderr)
-        sys.exit(130)
-    except RobustQAError as exc:
-        print(f"robustqa: error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("robustqa: interrupted; finished records are saved, rerun with --resume", file=sys.stderr)
-        sys.exit(130)
-    sys.exit(result if isinstance(result, int) else 0)
+    run_cli(app, argv)

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from robustqa.errors import InputError
+from robustqa.io.outputs import refuse_overlap, require_dir_path
 
 
 def audit(
@@ -84,6 +85,9 @@ def audit(
     doc_paths = list(docs) + list(more_docs or [])
     if not doc_paths:
         raise InputError("no documents: pass them with --docs PATH...")
+    require_dir_path(out)
+    inputs = [qa, *compare, *doc_paths, *(p for p in (article_truth, boilerplate) if p), *payloads]
+    refuse_overlap([out / name for name in ("audit.json", "report.html", "attributions.jsonl")], inputs)
     if sum(x is not None for x in (article_truth, boilerplate, boilerplate_filter)) > 1:
         raise InputError("give one of --article-truth, --boilerplate and --boilerplate-filter")
     config = AuditConfig(

@@ -8,12 +8,13 @@ from pathlib import Path
 import typer
 
 from robustqa.config import GenerateConfig
-from robustqa.errors import ConfigError
 from robustqa.io.loaders import DocumentSource
+from robustqa.io.lock import lock_path
+from robustqa.io.outputs import refuse_overlap, require_file_path
 from robustqa.keyvalue import parse_pairs
 from robustqa.lm.factory import make_lm
 from robustqa.paths import response_cache_path
-from robustqa.runner import generate_records, rejected_path
+from robustqa.runner import generate_records, manifest_path, rejected_path
 
 
 def generate(
@@ -67,9 +68,12 @@ def generate(
 
     # Validate everything before touching the output, so bad input leaves nothing a resume could mistake for work:
     # the config here, the documents in the runner's first pass (they are streamed, never loaded all at once).
+    cfg.validate()
     strat = cfg.build_strategy()
     documents = DocumentSource(paths)
-    _refuse_output_inside_inputs(out, paths)
+    require_file_path(out)
+    outputs = [out, rejected_path(out), manifest_path(out), lock_path(out)]
+    refuse_overlap(outputs, [*paths, *([config] if config else [])])
     shard_pair = cfg.parsed_shard()
     lm = make_lm(
         cfg.backend,
@@ -110,19 +114,6 @@ def generate(
     if summary.rejected_by:
         counts = ", ".join(f"{name} {n}" for name, n in sorted(summary.rejected_by.items(), key=lambda kv: -kv[1]))
         typer.echo(f"rejected by: {counts} (first filter to reject each pair; reasons in the rejected file)")
-
-
-def _refuse_output_inside_inputs(out: Path, paths: list[Path]) -> None:
-    """The documents are read twice, the second time after the output files exist: inside an input directory
-    they would be read as documents."""
-    target = out.expanduser().resolve()
-    for path in paths:
-        folder = path.expanduser().resolve()
-        if folder.is_dir() and target.is_relative_to(folder):
-            raise ConfigError(
-                f"--out {out} lies inside the input directory {path}: its records would be read as documents; "
-                "choose an --out outside it"
-            )
 
 
 def _config_dict(cfg: GenerateConfig) -> dict:

@@ -8,6 +8,7 @@ import typer
 
 from robustqa.cartridges_compat import read_cartridges, to_yaml
 from robustqa.errors import ConfigError
+from robustqa.io.outputs import atomic_write_text, refuse_overlap, require_file_path
 
 
 def import_cartridges(
@@ -17,11 +18,12 @@ def import_cartridges(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
 ) -> None:
     """Translate a Cartridges self-study config; what does not carry over is printed and kept as comments."""
+    require_file_path(out)
+    refuse_overlap([out], [path])
     imported = read_cartridges(path, strategy)
     if out.exists() and not overwrite:
         raise ConfigError(f"{out} already exists: choose another --out or pass --overwrite")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(to_yaml(imported), encoding="utf-8")
+    atomic_write_text(out, to_yaml(imported))
     for note in imported.notes:
         typer.echo(f"note: {note}")
     docs = " ".join(imported.documents) or "DOCUMENTS..."

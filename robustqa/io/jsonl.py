@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from robustqa.errors import InputError
+from robustqa.io.bounded import loads_json
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -20,21 +21,44 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a JSONL file")
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    with fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if raw.strip():
+                yield lineno, _decode_line(path, lineno, raw)
+
+
+def complete_lines(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """`iter_jsonl` without an unterminated last line (a write a kill cut short), reading only: what a resume
+    counts as finished before `repair_tail` cuts that line off."""
+    path = Path(path)
+    if not path.exists():
+        return
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(obj, dict):
-                raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-            yield lineno, obj
+            if not raw.endswith(b"\n"):
+                return
+            if raw.strip():
+                yield lineno, _decode_line(path, lineno, raw)
+
+
+def _decode_line(path: Path, lineno: int, raw: bytes) -> dict[str, Any]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}:{lineno}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        obj = loads_json(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+    return obj
 
 
 def read_records(path: str | Path) -> Iterator[dict[str, Any]]:

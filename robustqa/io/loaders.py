@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from robustqa.errors import InputError
+from robustqa.io.bounded import loads_json
 from robustqa.types import Document
 
 log = logging.getLogger(__name__)
@@ -351,7 +352,7 @@ def _jsonl_documents(path: Path, file_id: str, gzipped: bool) -> Iterator[Docume
 def _jsonl_document(path: Path, file_id: str, lineno: int, line: str) -> Document:
     where = f"{path}:{lineno}"
     try:
-        obj = json.loads(line)
+        obj = loads_json(line)
     except json.JSONDecodeError as exc:
         raise InputError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(obj, dict):
@@ -386,7 +387,7 @@ def squad_paragraph_id(article: dict[str, Any], article_index: int, paragraph_in
 
 def _squad_documents(path: Path, file_id: str, text: str) -> list[Document]:
     try:
-        data = json.loads(text)
+        data = loads_json(text)
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
         raise InputError(f"{path}: malformed JSON ({exc.msg} at {where})") from None
@@ -484,10 +485,19 @@ def html_to_text(html: str, name: str = "<html>") -> tuple[str, str | None]:
     import lxml.html
     from lxml import etree
 
+    # libxml2 stops at 256 levels of nesting (2048 with huge_tree) and drops the rest of the page; past the
+    # larger limit the page is refused rather than cut short silently.
+    parser = lxml.html.HTMLParser(huge_tree=True)
     try:
-        root = lxml.html.document_fromstring(_XML_DECLARATION.sub("", html, count=1))
+        root = lxml.html.document_fromstring(_XML_DECLARATION.sub("", html, count=1), parser=parser)
     except (etree.ParserError, ValueError) as exc:
         raise InputError(f"{name}: cannot parse HTML ({exc})") from None
+    for entry in parser.error_log:
+        if entry.type_name == "ERR_RESOURCE_LIMIT":
+            raise InputError(
+                f"{name}: HTML nested too deeply to read whole ({entry.message.strip()} at line {entry.line}, "
+                f"column {entry.column}); the text after it would be lost"
+            )
     title_el = root.find(".//title")
     title = _SPACES.sub(" ", title_el.text_content()).strip() if title_el is not None else None
     pieces: list[str | int] = []
