@@ -8,6 +8,7 @@ robust strategy decides on real text. Refresh the recordings after an intended c
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -24,6 +25,19 @@ RUNS = {
     "naive": ("naive", {}),
     "stratified": ("stratified", {}),
     "robust": ("robust", {"use_embeddings": False, "attempts": 2}),
+    # The composition before answer spans: targeted questions, k sampled answers, consistency and the verifier.
+    "robust_abstractive": (
+        "robust",
+        {
+            "use_embeddings": False,
+            "attempts": 2,
+            "answer_mode": "abstractive",
+            "question_writer": "targeted",
+            "consistency_k": 3,
+            "window": 2,
+            "max_answer_tokens": 128,
+        },
+    ),  # fmt: skip
 }
 _WORD = re.compile(r"\w+")
 
@@ -47,6 +61,9 @@ def _cooperative():
 
 def _reply(req, invent: bool) -> str:
     last = req.messages[-1][1]
+    planned = re.match(r"Text: (.*)\nAnswer: (.*)\n", last)
+    if planned:  # the answer-aware writer: a question from the sentence's first words, which may say the answer
+        return f"What does the text say about {' '.join(planned.group(1).split()[:5])}?"
     marked = re.findall(r"<target>(.*?)</target>", last, re.S)
     if marked:  # the longest: the prompt's own instructions mention the tags too
         return f"What does the document say about {' '.join(max(marked, key=len).split()[:6])}?"
@@ -90,9 +107,12 @@ def test_generation_matches_the_recorded_outputs(name, tmp_path):
 def test_the_recordings_exercise_the_filters():
     """A recording where everything is rejected at the format check would guard nothing."""
     kept = {name: (GOLDEN / f"{name}.jsonl").read_text(encoding="utf-8").count("\n") for name in RUNS}
-    robust = (GOLDEN / "robust.jsonl").read_text(encoding="utf-8")
+    abstractive = (GOLDEN / "robust_abstractive.jsonl").read_text(encoding="utf-8")
     assert all(kept.values()), kept
-    assert "invented specifics" in robust and "answer replaced by the majority" in robust
+    assert "invented specifics" in abstractive and "answer replaced by the majority" in abstractive
+    robust = [json.loads(line) for line in (GOLDEN / "robust.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert {r["meta"]["question_source"] for r in robust} == {"model", "template"}
+    assert len({r["meta"]["answer_source"] for r in robust}) >= 2
 
 
 if __name__ == "__main__":
