@@ -67,7 +67,7 @@ class RecordingEngine:
         t = time.perf_counter()
         out = getattr(self._inner, method)(*args, **kwargs)
         seconds = time.perf_counter() - t
-        generated = sum(len(s) for r in out for s in r.sequences_ids) if method == "generate_batch" else None
+        sequences = [[list(s) for s in r.sequences_ids] for r in out] if method == "generate_batch" else None
         self._log.append(
             {
                 "method": method,
@@ -75,7 +75,7 @@ class RecordingEngine:
                 "kwargs": kwargs,
                 "seed": self._seed,
                 "seconds": seconds,
-                "tokens": generated,
+                "seqs": sequences,
             }
         )
         return out
