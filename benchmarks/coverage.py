@@ -138,7 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--paragraphs", type=int, default=3, help="first N paragraphs (one document each)")
     ap.add_argument("--ratios", default="0.5,1", help="budgets as questions per sentence, comma list")
     ap.add_argument("--strategies", default="naive,robust", help="comma list; naive:<type> for one seed prompt")
-    ap.add_argument("--lm", choices=("hf", "fake"), default="hf", help="hf: the embedded model")
+    ap.add_argument(
+        "--lm",
+        choices=("hf", "ct2", "fake"),
+        default="hf",
+        help="hf / ct2: the embedded model on transformers / CTranslate2",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument(
@@ -153,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     # budget of 1 per sentence asks once about each, not twice about a few.
     n_sentences = sum(1 for d in docs for s in sentences(d.text, d.id) if len(s.text.split()) >= 5)
     ratios = [float(r) for r in args.ratios.split(",")]
-    lm: LM = sentence_echo_fake() if args.lm == "fake" else make_lm("hf")
+    lm: LM = sentence_echo_fake() if args.lm == "fake" else make_lm(args.lm)
     rows: list[dict[str, Any]] = []
     overlaps: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmpdir:

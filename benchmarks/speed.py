@@ -1,4 +1,4 @@
-"""Benchmark: speed and cost figures of issue 7, measured as ratios within one run.
+"""Benchmark: speed and cost figures of issues 7 and 16, measured as ratios within one run.
 
 - P5: local HF backend throughput (generated tokens/s) at batch 16 over batch 1: same prompts, greedy. Goal >= 5x.
 - P1: framework overhead of a robust run, (seconds - lm_seconds) / seconds. Measured with a FakeLM (the
@@ -7,7 +7,15 @@
 - P2: LM tokens per kept pair, robust / naive (goal <= 2.0), and distinct sentences covered per 1k LM tokens,
   robust / naive (goal >= 3.0), both on the same XQuAD paragraphs and budget; coverage from `run_audit`.
 
+- P6 (issue 16): tokens/s of the CTranslate2 engine (int8) over transformers fp32 at equal batch (1 and 16), same
+  greedy prompts. Goal >= 2x.
+- P7 (issue 16): pairs per minute of each `--strategies` entry end to end on each engine, and on ct2 the limit: the
+  same engine calls replayed back to back on the bare engine (benchmarks/_engines.py); "framework + strategy cost
+  over the limit" = run seconds / replay seconds - 1. Goal <= 5%.
+- P8 (issue 16): what sharing a prefix buys on ct2 (one context, 8 questions; n=4 samples as num_hypotheses).
+
     python benchmarks/speed.py                                   # small default (a few minutes on 2 cores)
+    python benchmarks/speed.py --skip-real-p1p2 --dtypes float32 --e2e-paragraphs 4 --e2e-budget 8   # issue 16
     python benchmarks/speed.py --skip-real                       # FakeLM figures only (seconds)
     python benchmarks/speed.py --paragraphs 10 --budget 40 --p5-prompts 32 --p5-new-tokens 64   # larger
 """
@@ -32,6 +40,7 @@ from _common import (  # noqa: E402  (benchmarks/ is on sys.path when run as a s
     shown_path,
     write_result,
 )
+from _engines import end_to_end, prefix_sharing, prompts_for, throughput  # noqa: E402
 
 from robustqa.audit import run_audit
 from robustqa.io.loaders import load_documents
@@ -48,13 +57,21 @@ GOALS = {
     "P1_overhead_share": ("<=", 0.05),
     "P2_tokens_per_kept_pair_ratio": ("<=", 2.0),
     "P2_sentences_per_1k_tokens_ratio": (">=", 3.0),
+    "P6_ct2_over_hf_tok_s": (">=", 2.0),
+    "P7_cost_over_limit": ("<=", 0.05),
 }
 
 
 def machine() -> dict[str, Any]:
     import torch
 
-    return machine_info(torch=torch.__version__, torch_threads=torch.get_num_threads())
+    try:
+        import ctranslate2
+
+        ct2 = ctranslate2.__version__
+    except ImportError:
+        ct2 = "not installed"
+    return machine_info(torch=torch.__version__, torch_threads=torch.get_num_threads(), ctranslate2=ct2)
 
 
 def p5_throughput(prompt_docs: list[Document], n_prompts: int, new_tokens: int, dtype: str) -> dict[str, Any]:
@@ -88,6 +105,32 @@ def p5_throughput(prompt_docs: list[Document], n_prompts: int, new_tokens: int, 
         **rows,
         "ratio": rows["batch16"]["tok_s"] / rows["batch1"]["tok_s"],
     }
+
+
+def engines_section(result: dict[str, Any], all_docs: list[Document], args: Any, tmp: Path, save: Any) -> None:
+    """P6 (tokens/s of each engine at batch 1 and 16), P7 (end to end, and the limit on ct2), P8 (prefix sharing)."""
+    engines = [e for e in args.engines.split(",") if e]
+    requests = prompts_for(all_docs[:16], args.p5_prompts, args.p5_new_tokens)
+    p6: dict[str, Any] = {"prompts": len(requests), "max_new_tokens": args.p5_new_tokens, "engines": {}}
+    for engine in engines:
+        lm = make_lm(engine)
+        p6["engines"][engine] = {"model": lm.model_id, **throughput(lm, requests)}
+        lm.close()
+        save()
+    if {"hf", "ct2"} <= set(engines):
+        hf, ct = p6["engines"]["hf"], p6["engines"]["ct2"]
+        p6["ratios"] = {f"batch {b}": round(ct[f"batch{b}"]["tok_s"] / hf[f"batch{b}"]["tok_s"], 3) for b in (1, 16)}
+    result["P6"] = p6
+    docs = all_docs[: args.e2e_paragraphs]
+    names = [n for n in args.strategies.split(",") if n]
+    result["P7"] = []
+    for engine in engines:
+        strategies = [get_strategy(n) for n in names]
+        result["P7"].extend(end_to_end(docs, strategies, names, engine, args.e2e_budget, args.seed, tmp))
+        save()
+    if "ct2" in engines:
+        result["P8"] = prefix_sharing(all_docs[:3], args.p5_new_tokens)
+        save()
 
 
 def run_once(docs: list[Document], strategy: Any, lm: LM, budget: int, seed: int, out: Path) -> RunSummary:
@@ -200,6 +243,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="real model: P5 only (P1/P2 also come from coverage.py rows: seconds, lm_seconds, tokens per kept pair)",
     )
+    ap.add_argument("--engines", default="hf,ct2", help="P6/P7: comma list of local engines")
+    ap.add_argument("--strategies", default="naive,robust", help="P7: comma list of registered strategies")
+    ap.add_argument("--e2e-paragraphs", type=int, default=4, help="P7: paragraphs (documents)")
+    ap.add_argument("--e2e-budget", type=int, default=8, help="P7: planned pairs per strategy run")
+    ap.add_argument("--skip-engines", action="store_true", help="no P6/P7/P8")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
 
@@ -232,13 +280,23 @@ def main(argv: list[str] | None = None) -> int:
                 for dt in args.dtypes.split(","):
                     result["P5"].append(p5_throughput(all_docs[:16], args.p5_prompts, args.p5_new_tokens, dt))
                     save_partial()
+            if not args.skip_engines:
+                engines_section(result, all_docs, args, tmp, save_partial)
             if not args.skip_real_p1p2:
-                result["real"] = p1_p2(docs, make_lm("hf"), args.budget, args.seed, tmp, "real")
+                result["real"] = p1_p2(docs, make_lm("auto"), args.budget, args.seed, tmp, "real")
     result["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
     rows = []
     for p5 in result.get("P5", []):
         rows.append((f"P5 batch16/batch1 tok/s ({p5['dtype']})", p5["ratio"], "P5_batch16_over_batch1"))
+    for engine, e in result.get("P6", {}).get("engines", {}).items():
+        ratio = e["batch16"]["tok_s"] / e["batch1"]["tok_s"]
+        rows.append((f"P5 batch16/batch1 tok/s ({engine})", ratio, "P5_batch16_over_batch1"))
+    for key, value in result.get("P6", {}).get("ratios", {}).items():
+        rows.append((f"P6 ct2/hf tok/s, {key}", value, "P6_ct2_over_hf_tok_s"))
+    for row in result.get("P7", []):
+        if row.get("cost_over_limit") is not None:
+            rows.append((f"P7 cost over limit, {row['strategy']} (ct2)", row["cost_over_limit"], "P7_cost_over_limit"))
     if "fake" in result:
         # With a free LM the share is ~1 by construction; what matters is the absolute cost per item.
         info = f"framework {result['fake']['framework_ms_per_item_warm']} ms/item (FakeLM, no goal)"

@@ -25,7 +25,12 @@ def generate(
     strategy: str | None = typer.Option(None, "--strategy", "-s", help="Registered strategy name."),
     budget: int | None = typer.Option(None, "--budget", "-n", help="QA pairs to plan over the corpus."),
     seed: int | None = typer.Option(None, "--seed", help="Run seed."),
-    backend: str | None = typer.Option(None, "--backend", help="hf (local transformers) or openai."),
+    backend: str | None = typer.Option(
+        None,
+        "--backend",
+        help="auto (default: ct2 for the embedded model when ctranslate2 is installed, else hf), hf (local "
+        "transformers), ct2 (local CTranslate2, int8) or openai.",
+    ),
     model: str | None = typer.Option(None, "--model", help="hf: local model dir; openai: served model name."),
     base_url: str | None = typer.Option(None, "--base-url", help="openai: server base URL (…/v1)."),
     config: Path | None = typer.Option(None, "--config", "-c", help="YAML config (any GenerateConfig field)."),

@@ -9,23 +9,19 @@ sees half a conversion.
 
 from __future__ import annotations
 
-import fcntl
 import importlib.util
-import json
-import os
-import shutil
-import tempfile
-import time
 from pathlib import Path
 
 from robustqa.errors import BackendError
+
+from .convert_once import MARKER as _MARKER
+from .convert_once import convert_once
 
 EMBEDDED_MODEL_ID = "SmolLM2-135M-Instruct"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Stored in fp32, the exact dequantisation of the Q4_1 weights (bf16 would round them); 517 MB, reloads as
 # fast as bf16. The compute dtype is the loader's choice (HFLM(dtype=...)).
 EMBEDDED_DTYPE = "float32"
-_MARKER = "robustqa_conversion.json"
 
 
 def embedded_gguf_path() -> Path:
@@ -69,46 +65,21 @@ def embedded_model_dir(cache_dir: str | Path | None = None, dtype: str = EMBEDDE
     """The converted safetensors directory of the embedded model, converting the GGUF on first use."""
     gguf = embedded_gguf_path()
     target = _target_dir(gguf, cache_dir, dtype)
-    if (target / _MARKER).exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / f"{target.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # a second process waits here, then finds the finished directory
-        if not (target / _MARKER).exists():
-            _convert(gguf, target, dtype)
-    return target
+    return convert_once(target, lambda out: _convert(gguf, out, dtype), f"the embedded model {gguf}")
 
 
-def _convert(gguf: Path, target: Path, dtype: str) -> None:
+def _convert(gguf: Path, out: Path, dtype: str) -> dict[str, str]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    t0 = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=getattr(torch, dtype))
-        # The dequantised model still carries a GGUF quantizer, which makes save_pretrained refuse.
-        if getattr(model, "hf_quantizer", None) is not None:
-            model.hf_quantizer.remove_quantization_config(model)
-        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        model.generation_config.pad_token_id = tokenizer.pad_token_id
-        model.save_pretrained(str(tmp), safe_serialization=True)
-        tokenizer.save_pretrained(str(tmp))
-        info = {
-            "source": str(gguf),
-            "model_id": EMBEDDED_MODEL_ID,
-            "dtype": dtype,
-            "seconds": round(time.perf_counter() - t0, 1),
-        }
-        (tmp / _MARKER).write_text(json.dumps(info, indent=2), encoding="utf-8")
-        if target.exists():  # a leftover without a marker: an interrupted run from before the atomic rename
-            shutil.rmtree(target)
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is shared like any other
-        os.rename(tmp, target)
-    except Exception as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, BackendError):
-            raise
-        raise BackendError(f"converting the embedded model {gguf} to {target} failed: {exc}") from exc
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=getattr(torch, dtype))
+    # The dequantised model still carries a GGUF quantizer, which makes save_pretrained refuse.
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer.remove_quantization_config(model)
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(str(out), safe_serialization=True)
+    tokenizer.save_pretrained(str(out))
+    return {"source": str(gguf), "model_id": EMBEDDED_MODEL_ID, "dtype": dtype}

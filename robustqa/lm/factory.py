@@ -1,4 +1,5 @@
-"""Build a backend from configuration values: `make_lm("hf" | "openai" | "fake", ...)`, optionally cached.
+"""Build a backend from configuration values: `make_lm("auto" | "hf" | "ct2" | "openai" | "fake", ...)`,
+optionally cached. `auto` is CTranslate2 for the embedded model when ctranslate2 is installed, else transformers.
 
 Configs carry the settings of every backend (a `concurrency` means nothing to the local backend), so
 keyword arguments that belong to another known backend are ignored, and any other unknown keyword is a
@@ -15,7 +16,8 @@ from robustqa.errors import ConfigError
 
 from .base import LM
 
-BACKENDS = ("hf", "openai", "fake")
+BACKENDS = ("hf", "ct2", "openai", "fake")
+CHOICES = ("auto", *BACKENDS)
 
 
 def _backend_class(backend: str) -> type[LM]:
@@ -23,6 +25,10 @@ def _backend_class(backend: str) -> type[LM]:
         from .hf import HFLM
 
         return HFLM
+    if backend == "ct2":
+        from .ct2 import CT2LM
+
+        return CT2LM
     if backend == "openai":
         from .openai_compat import OpenAILM
 
@@ -31,7 +37,7 @@ def _backend_class(backend: str) -> type[LM]:
         from .fake import FakeLM
 
         return FakeLM
-    raise ConfigError(f"unknown LM backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    raise ConfigError(f"unknown LM backend {backend!r}; choose one of {', '.join(CHOICES)}")
 
 
 def _keywords(cls: type[LM]) -> set[str]:
@@ -46,6 +52,10 @@ def make_lm(
     cache_path: str | Path | None = None,
     **kwargs: Any,
 ) -> LM:
+    if backend == "auto":
+        from .ct2 import default_backend
+
+        backend = default_backend(model)
     cls = _backend_class(backend)
     own = _keywords(cls)
     others = set().union(*(_keywords(_backend_class(b)) for b in BACKENDS if b != backend))
@@ -53,7 +63,7 @@ def make_lm(
     if unknown:
         raise ConfigError(f"{backend} backend: unknown option(s) {', '.join(unknown)}")
     args = {k: v for k, v in kwargs.items() if k in own and v is not None}
-    if backend == "hf":
+    if backend in ("hf", "ct2"):
         lm: LM = cls(model=model, **args)
     elif backend == "openai":
         lm = cls(base_url=base_url, model=None if model is None else str(model), api_key_env=api_key_env, **args)

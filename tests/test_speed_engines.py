@@ -1,0 +1,37 @@
+"""The limit machinery of benchmarks/speed.py (benchmarks/_engines.py) on the tiny model: every engine call a
+ct2 run makes is recorded, and the replay on a bare engine reproduces the same tokens, seeded sampling included."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from conftest import REPO
+from conftest_lm import tiny_lm_dir  # noqa: F401  (fixture)
+
+from robustqa.lm.base import ChatRequest, ScoreRequest
+
+pytest.importorskip("ctranslate2")
+if str(REPO / "benchmarks") not in sys.path:
+    sys.path.append(str(REPO / "benchmarks"))
+
+from _engines import record_engine_calls, replay  # noqa: E402
+
+from robustqa.lm.ct2 import CT2LM  # noqa: E402
+
+
+def test_replay_of_the_recorded_calls_generates_the_same_tokens(tiny_lm_dir, tmp_path):  # noqa: F811
+    lm = CT2LM(tiny_lm_dir, compute_type="float32", cache_dir=tmp_path)
+    log = record_engine_calls(lm)
+    msgs = [{"role": "user", "content": "Write one question about the river."}]
+    lm.generate([ChatRequest.of(msgs, max_tokens=6), ChatRequest.of(msgs + [], max_tokens=9)])
+    lm.generate([ChatRequest.of(msgs, max_tokens=8, temperature=1.0, n=3, seed=5)])
+    lm.score([ScoreRequest.of(msgs, "Where is it?")])
+    # Two greedy calls (two parameter sets), one seeded sampled call, one scoring call.
+    assert [c["method"] for c in log] == ["generate_batch"] * 3 + ["score_batch"]
+    assert [c["seed"] for c in log[:3]] == [None, None, 5]
+    limit = replay(lm, log)
+    assert limit["calls"] == 4
+    assert limit["generated_tokens"] == limit["run_generated_tokens"] > 0
+    assert limit["calls_with_other_tokens"] == 0
+    assert limit["seconds"] > 0
