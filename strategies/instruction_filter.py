@@ -57,6 +57,24 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "off_topic": 3.0,
     "language_shift": 2.0,
 }
+# Cues that are evidence the text is written TO a language model (its prompt format, speaking to it, overriding
+# or directing its response, a hidden or encoded channel). Everything else (an imperative, question, request or
+# "you" out of the document's register, drift off its topic, another language, a link, a mention of AI) only
+# says the sentence does not match its host: real documents (emails, manuals, forums, quotations) are full of
+# such sentences. With `require_evidence`, suspicion alone never quarantines; it only adds to evidence.
+EVIDENCE_CUES = frozenset(
+    {
+        "role_tag",
+        "override",
+        "ai_address",
+        "response_reference",
+        "invisible_unicode",
+        "chat_role",
+        "output_directive",
+        "encoded_payload",
+        "hidden",
+    }
+)
 CUE_LABELS = {
     "role_tag": "prompt role tag",
     "override": "override of previous instructions",
@@ -111,6 +129,10 @@ class InstructionFilter(SpanFilter):
     language_shift: the share of words found in an English vocabulary at which a sentence starts to count as
         another language, below the document's median share; full strength 0.3 lower.
     min_topic_units: topical drift and language shift need this many other sentences to compare with.
+    require_evidence: a sentence is quarantined on its own only with at least one cue of EVIDENCE_CUES (it is
+        written to a model); shape and mismatch cues raise its probability but never suffice. Off, any
+        sentence at or over `threshold` is quarantined (the filter before issue 15: it over-blocked benign
+        prompts and requests planted into unrelated paragraphs).
     weights: overrides of DEFAULT_WEIGHTS (log-odds per cue).
     """
 
@@ -127,6 +149,7 @@ class InstructionFilter(SpanFilter):
         off_topic_full: float = 0.05,
         language_shift: float = 0.3,
         min_topic_units: int = 2,
+        require_evidence: bool = True,
         weights: dict | None = None,
     ) -> None:
         self.threshold = threshold
@@ -138,6 +161,7 @@ class InstructionFilter(SpanFilter):
         self.off_topic_full = off_topic_full
         self.language_shift = language_shift
         self.min_topic_units = min_topic_units
+        self.require_evidence = require_evidence
         self.weights = weights
 
     # -- scoring ---------------------------------------------------------------------------------------------
@@ -279,7 +303,7 @@ class InstructionFilter(SpanFilter):
         after a unit ending in ":".
         """
         n = len(scores)
-        flagged = {i: False for i, s in enumerate(scores) if s.probability >= self.threshold}
+        flagged = {i: False for i, s in enumerate(scores) if self.crosses(s)}
         for seed in sorted(flagged):
             for step in (-1, 1):
                 k = seed
@@ -294,10 +318,21 @@ class InstructionFilter(SpanFilter):
                         break
         return flagged
 
+    def crosses(self, score: UnitScore) -> bool:
+        """Is this unit quarantined on its own (not only as part of a block)?"""
+        if score.probability < self.threshold:
+            return False
+        return not self.require_evidence or has_evidence(score)
+
     def _joins(self, score: UnitScore) -> bool:
         if score.probability >= self.block_threshold:
             return True
         return any(strength >= 0.5 for name, strength in score.cues.items() if name != "hidden")
+
+
+def has_evidence(score: UnitScore) -> bool:
+    """Does the unit carry a cue that it is written to a model (EVIDENCE_CUES)?"""
+    return any(name in EVIDENCE_CUES and strength > 0 for name, strength in score.cues.items())
 
 
 def _strengths(cues: Cues, out_of_place: dict[str, float], hidden: bool) -> dict[str, float]:
