@@ -58,7 +58,8 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "language_shift": 2.0,
 }
 # Cues that are evidence the text is written TO a language model (its prompt format, speaking to it, overriding
-# or directing its response, a hidden or encoded channel). Everything else (an imperative, question, request or
+# or directing its response, a hidden or encoded channel, handing over a payload: a sentence ending in ":" right
+# before a code block or comment). Everything else (an imperative, question, request or
 # "you" out of the document's register, drift off its topic, another language, a link, a mention of AI) only
 # says the sentence does not match its host: real documents (emails, manuals, forums, quotations) are full of
 # such sentences. With `require_evidence`, suspicion alone never quarantines; it only adds to evidence.
@@ -73,6 +74,7 @@ EVIDENCE_CUES = frozenset(
         "output_directive",
         "encoded_payload",
         "hidden",
+        "payload_header",
     }
 )
 CUE_LABELS = {
@@ -133,6 +135,9 @@ class InstructionFilter(SpanFilter):
         written to a model); shape and mismatch cues raise its probability but never suffice. Off, any
         sentence at or over `threshold` is quarantined (the filter before issue 15: it over-blocked benign
         prompts and requests planted into unrelated paragraphs).
+    max_gap: a block bridges up to this many units without cues of their own to reach another unit at or over
+        `threshold` (a multi-sentence attack with a plain sentence inside stays one block; clean host
+        sentences never score that high, so the bridge does not cross into the host).
     weights: overrides of DEFAULT_WEIGHTS (log-odds per cue).
     """
 
@@ -150,6 +155,7 @@ class InstructionFilter(SpanFilter):
         language_shift: float = 0.3,
         min_topic_units: int = 2,
         require_evidence: bool = True,
+        max_gap: int = 2,
         weights: dict | None = None,
     ) -> None:
         self.threshold = threshold
@@ -162,6 +168,7 @@ class InstructionFilter(SpanFilter):
         self.language_shift = language_shift
         self.min_topic_units = min_topic_units
         self.require_evidence = require_evidence
+        self.max_gap = max_gap
         self.weights = weights
 
     # -- scoring ---------------------------------------------------------------------------------------------
@@ -299,8 +306,8 @@ class InstructionFilter(SpanFilter):
 
         From each unit over `threshold`, the block grows over neighbours that look like more of the same (at
         or over `block_threshold`, or with an instruction cue of strength >= 0.5 of their own: an imperative,
-        "you", off topic...), over a header announcing it ("Note to AI assistants:"), and over the payload
-        after a unit ending in ":".
+        "you", off topic...), over a header announcing it ("Note to AI assistants:"), over the payload
+        after a unit ending in ":", and over up to `max_gap` units to another unit at or over `threshold`.
         """
         n = len(scores)
         flagged = {i: False for i, s in enumerate(scores) if self.crosses(s)}
@@ -314,9 +321,25 @@ class InstructionFilter(SpanFilter):
                     if self._joins(scores[nxt]) or header_before or payload_after:
                         flagged.setdefault(nxt, True)
                         k = nxt
-                    else:
+                        continue
+                    bridge = self._bridge(scores, k, step)
+                    if not bridge:
                         break
+                    for j in bridge:
+                        flagged.setdefault(j, True)
+                    k = bridge[-1]
         return flagged
+
+    def _bridge(self, scores: Sequence[UnitScore], k: int, step: int) -> list[int]:
+        """The units from k (exclusive) to the nearest unit at or over `threshold` within `max_gap` + 1 steps,
+        or [] when there is none."""
+        for gap in range(1, self.max_gap + 1):
+            far = k + step * (gap + 1)
+            if not 0 <= far < len(scores):
+                return []
+            if scores[far].probability >= self.threshold:
+                return [k + step * j for j in range(1, gap + 2)]
+        return []
 
     def crosses(self, score: UnitScore) -> bool:
         """Is this unit quarantined on its own (not only as part of a block)?"""
