@@ -19,6 +19,7 @@ comparison can show what the filters remove:
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -82,12 +83,15 @@ class ComplyingRecipe:
 
 # -- attacks ---------------------------------------------------------------------------------------------------
 def attack_group(attack: Attack) -> str:
-    """The unit of the held-out split: a BIPIA category, a spikee payload instruction, else the attack."""
+    """The unit of the held-out split: a BIPIA category, a spikee payload instruction (all its languages),
+    else the attack itself."""
     parts = attack.id.split("/")
     if attack.source == "bipia" and len(parts) >= 3:
         return f"bipia/{parts[1]}"
     if attack.source == "spikee" and len(parts) >= 2:
-        return f"spikee/{parts[1].split('+')[0]}"
+        # One payload in every language it comes in ("xss-02", "xss-02-gd", "xss-02-sq"): a translation of a
+        # training payload is not a held-out one.
+        return "spikee/" + re.sub(r"-[a-z]{2}$", "", parts[1].split("+")[0])
     return attack.id
 
 
