@@ -13,9 +13,9 @@ A plant puts a text into a host in a SURFACE FORM (how an attacker dresses it) a
 The host text is never changed: only whitespace at the cut is replaced by a separator. The separator is the
 form's own (a line break for line forms, a blank line for a quote) or a space; when the segmenter would then
 read the plant and a host sentence as one sentence (an attack without closing punctuation followed by "The
-river ..."), it becomes a line break, then a blank line, until the plant is its own run of sentences. So
-every sentence of the result lies either inside the plant or in the host, exactly as the host's own
-segmentation has it.
+river ..."), or would re-segment the host, it becomes a line break, then a blank line. So every sentence of
+the result lies inside the plant or in the host, where the host's own segmentation has it (blank lines on
+both sides are the last resort: they always end a sentence, though a hard-wrapped host can then re-wrap).
 """
 
 from __future__ import annotations
