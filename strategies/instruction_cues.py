@@ -87,7 +87,9 @@ RESPONSE_REFERENCE = re.compile(
     _I,
 )
 OUTPUT_DIRECTIVE = re.compile(
-    r"\byour\s+(?:message|result|text|writing|explanation|implementation|code|solution)\b"
+    r"\byour\s+(?:message|result|text|writing|explanation|implementation|code|codebase|solution|program|script|"
+    r"algorithm)\b"
+    r"|\byour\s+(?:new\s+)?(?:task|directive|mission|assignment)\s+(?:is|starts|begins|now)\b"
     r"|\b(?:do not|don't|never)\s+(?:mention|reveal|disclose|say|tell|explain)\b"
     r"|\b(?:output|print|say|write|repeat)\s+"
     r"(?:only|exactly|verbatim|the (?:following|word|phrase|string))\b",

@@ -57,6 +57,26 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "off_topic": 3.0,
     "language_shift": 2.0,
 }
+# Cues that are evidence the text is written TO a language model (its prompt format, speaking to it, overriding
+# or directing its response, a hidden or encoded channel, handing over a payload: a sentence ending in ":" right
+# before a code block or comment). Everything else (an imperative, question, request or
+# "you" out of the document's register, drift off its topic, another language, a link, a mention of AI) only
+# says the sentence does not match its host: real documents (emails, manuals, forums, quotations) are full of
+# such sentences. With `require_evidence`, suspicion alone never quarantines; it only adds to evidence.
+EVIDENCE_CUES = frozenset(
+    {
+        "role_tag",
+        "override",
+        "ai_address",
+        "response_reference",
+        "invisible_unicode",
+        "chat_role",
+        "output_directive",
+        "encoded_payload",
+        "hidden",
+        "payload_header",
+    }
+)
 CUE_LABELS = {
     "role_tag": "prompt role tag",
     "override": "override of previous instructions",
@@ -111,6 +131,13 @@ class InstructionFilter(SpanFilter):
     language_shift: the share of words found in an English vocabulary at which a sentence starts to count as
         another language, below the document's median share; full strength 0.3 lower.
     min_topic_units: topical drift and language shift need this many other sentences to compare with.
+    require_evidence: a sentence is quarantined on its own only with at least one cue of EVIDENCE_CUES (it is
+        written to a model); shape and mismatch cues raise its probability but never suffice. Off, any
+        sentence at or over `threshold` is quarantined (the filter before issue 15: it over-blocked benign
+        prompts and requests planted into unrelated paragraphs).
+    max_gap: a block bridges up to this many units without cues of their own to reach another unit at or over
+        `threshold` (a multi-sentence attack with a plain sentence inside stays one block; clean host
+        sentences never score that high, so the bridge does not cross into the host).
     weights: overrides of DEFAULT_WEIGHTS (log-odds per cue).
     """
 
@@ -127,6 +154,8 @@ class InstructionFilter(SpanFilter):
         off_topic_full: float = 0.05,
         language_shift: float = 0.3,
         min_topic_units: int = 2,
+        require_evidence: bool = True,
+        max_gap: int = 2,
         weights: dict | None = None,
     ) -> None:
         self.threshold = threshold
@@ -138,6 +167,8 @@ class InstructionFilter(SpanFilter):
         self.off_topic_full = off_topic_full
         self.language_shift = language_shift
         self.min_topic_units = min_topic_units
+        self.require_evidence = require_evidence
+        self.max_gap = max_gap
         self.weights = weights
 
     # -- scoring ---------------------------------------------------------------------------------------------
@@ -275,11 +306,11 @@ class InstructionFilter(SpanFilter):
 
         From each unit over `threshold`, the block grows over neighbours that look like more of the same (at
         or over `block_threshold`, or with an instruction cue of strength >= 0.5 of their own: an imperative,
-        "you", off topic...), over a header announcing it ("Note to AI assistants:"), and over the payload
-        after a unit ending in ":".
+        "you", off topic...), over a header announcing it ("Note to AI assistants:"), over the payload
+        after a unit ending in ":", and over up to `max_gap` units to another unit at or over `threshold`.
         """
         n = len(scores)
-        flagged = {i: False for i, s in enumerate(scores) if s.probability >= self.threshold}
+        flagged = {i: False for i, s in enumerate(scores) if self.crosses(s)}
         for seed in sorted(flagged):
             for step in (-1, 1):
                 k = seed
@@ -290,14 +321,41 @@ class InstructionFilter(SpanFilter):
                     if self._joins(scores[nxt]) or header_before or payload_after:
                         flagged.setdefault(nxt, True)
                         k = nxt
-                    else:
+                        continue
+                    bridge = self._bridge(scores, k, step)
+                    if not bridge:
                         break
+                    for j in bridge:
+                        flagged.setdefault(j, True)
+                    k = bridge[-1]
         return flagged
+
+    def _bridge(self, scores: Sequence[UnitScore], k: int, step: int) -> list[int]:
+        """The units from k (exclusive) to the nearest unit at or over `threshold` within `max_gap` + 1 steps,
+        or [] when there is none."""
+        for gap in range(1, self.max_gap + 1):
+            far = k + step * (gap + 1)
+            if not 0 <= far < len(scores):
+                return []
+            if scores[far].probability >= self.threshold:
+                return [k + step * j for j in range(1, gap + 2)]
+        return []
+
+    def crosses(self, score: UnitScore) -> bool:
+        """Is this unit quarantined on its own (not only as part of a block)?"""
+        if score.probability < self.threshold:
+            return False
+        return not self.require_evidence or has_evidence(score)
 
     def _joins(self, score: UnitScore) -> bool:
         if score.probability >= self.block_threshold:
             return True
         return any(strength >= 0.5 for name, strength in score.cues.items() if name != "hidden")
+
+
+def has_evidence(score: UnitScore) -> bool:
+    """Does the unit carry a cue that it is written to a model (EVIDENCE_CUES)?"""
+    return any(name in EVIDENCE_CUES and strength > 0 for name, strength in score.cues.items())
 
 
 def _strengths(cues: Cues, out_of_place: dict[str, float], hidden: bool) -> dict[str, float]:
