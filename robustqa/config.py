@@ -48,6 +48,7 @@ class GenerateConfig:
     Strategy: strategy, strategy_params, selector, question_writer, answerer, span_filters, filters.
     Run: budget, seed, batch_size, shard, write_rejected.
     Model: backend, model, base_url, api_key_env, concurrency, max_retries, timeout, cache.
+    Teacher logprobs: teacher_logprobs, min_prob_mass.
     """
 
     strategy: str = _f("naive", "Registered strategy name (see `robustqa strategies`), or the name of a composition.")
@@ -78,6 +79,15 @@ class GenerateConfig:
     max_retries: int = _f(6, "openai: retries of a request on transient errors (429, 5xx, timeouts).")
     timeout: float = _f(120.0, "openai: seconds before a request times out (then retried).")
     cache: str | None = _f("auto", "SQLite response cache: a path, 'auto' (the user cache dir) or null (off).")
+    teacher_logprobs: int = _f(
+        0,
+        "K > 0: store, for every kept record, the teacher's token ids of the answer and its top-K log-probabilities "
+        "at each position (teacher-forced with the answering context; needs a backend that scores: hf). "
+        "Cartridges' default is 20.",
+    )
+    min_prob_mass: float = _f(
+        0.99, "With teacher_logprobs: keep per position the leading top-K entries until their mass reaches this."
+    )
 
     # -- building -----------------------------------------------------------------------------------------------
     def build_strategy(self) -> Strategy:
@@ -111,7 +121,19 @@ class GenerateConfig:
             "budget": self.budget,
             "seed": self.seed,
         }
+        if self.teacher_logprobs:  # absent otherwise, so runs without teacher logprobs keep their fingerprint
+            payload["teacher"] = {"top_k": self.teacher_logprobs, "min_prob_mass": self.min_prob_mass}
         return stable_hash(json.dumps(payload, sort_keys=True))
+
+    def teacher_settings(self):
+        """The teacher-logprob post-step's settings, or None when teacher_logprobs is 0."""
+        from .teacher_logprobs import TeacherSettings
+
+        if not self.teacher_logprobs:
+            return None
+        settings = TeacherSettings(self.teacher_logprobs, self.min_prob_mass)
+        settings.check()
+        return settings
 
     def parsed_shard(self) -> tuple[int, int]:
         if self.shard is None:

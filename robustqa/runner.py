@@ -41,6 +41,7 @@ from .errors import ConfigError
 from .io.jsonl import JsonlWriter, existing_ids, repair_tail
 from .lm.base import LM
 from .strategy import Strategy
+from .teacher_logprobs import TeacherSettings, require_teacher, score_records
 from .types import Document, WorkItem, stable_hash
 
 if TYPE_CHECKING:
@@ -155,15 +156,20 @@ def generate_records(
     fingerprint: str | None = None,
     config: Mapping[str, Any] | None = None,
     progress: bool = True,
+    teacher: TeacherSettings | None = None,
 ) -> RunSummary:
-    """Run a strategy over documents and append its records to `out` (see the module docstring)."""
+    """Run a strategy over documents and append its records to `out` (see the module docstring). With `teacher`,
+    every kept record also gets the teacher's token ids and top-k logprobs (`robustqa.teacher_logprobs`)."""
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    if teacher is not None:
+        require_teacher(lm, teacher)
     t0 = time.perf_counter()
     out = Path(out)
     rejects = rejected_path(out)
     read = _reader(documents)
-    fingerprint = fingerprint or stable_hash(strategy.fingerprint(), lm.model_id, budget, seed)
+    teacher_part = [sorted(teacher.describe().items())] if teacher is not None else []
+    fingerprint = fingerprint or stable_hash(strategy.fingerprint(), lm.model_id, budget, seed, *teacher_part)
     # Pass 1 reads every document before the output is touched: bad input leaves nothing a resume could trust.
     corpus = _weigh(read, strategy, budget)
     _prepare_output(out, rejects, fingerprint, resume, overwrite, config, shard)
@@ -187,6 +193,7 @@ def generate_records(
             write_rejected,
             summary,
             progress,
+            teacher,
         )
 
     summary.seconds = time.perf_counter() - t0
@@ -318,6 +325,7 @@ def _run(
     write_rejected: bool,
     summary: RunSummary,
     progress: bool,
+    teacher: TeacherSettings | None = None,
 ) -> None:
     bar = tqdm(
         total=summary.planned,
@@ -341,6 +349,8 @@ def _run(
             records = strategy.run(batch, {it.doc_id: docs[it.doc_id] for it in batch}, lm)
             if [r.id for r in records] != [it.id for it in batch]:
                 raise AssertionError(f"strategy {strategy.name!r} broke the contract: one record per item, in order")
+            if teacher is not None:
+                score_records(records, lm, teacher)
             for rec in records:
                 row = rec.to_dict()
                 if rec.kept:

@@ -275,9 +275,21 @@ def test_cartridges_export_reads_back_as_conversations(tmp_path, qa_file, shared
         assert convo["type"] == "naive"
 
 
-def test_cartridges_export_without_docs_leaves_the_system_prompt_empty(tmp_path, qa_file):
+def test_cartridges_export_takes_the_system_prompt_the_record_carries(tmp_path, qa_file):
     out = tmp_path / "d.parquet"
-    assert export_records(qa_file, "cartridges-parquet", out) == len(list(read_records(qa_file)))
+    records = list(read_records(qa_file))
+    assert export_records(qa_file, "cartridges-parquet", out) == len(records)
+    prompts = [c["system_prompt"] for c in _read_cartridges_parquet(out)]
+    assert prompts == [r["meta"]["answer_prompt"]["system"] for r in records]
+    assert all("<info>" in p for p in prompts)
+
+
+def test_cartridges_export_of_older_records_without_docs_leaves_the_system_prompt_empty(tmp_path, qa_file):
+    older = tmp_path / "older.jsonl"
+    rows = [{**r, "meta": {k: v for k, v in r["meta"].items() if k != "answer_prompt"}} for r in read_records(qa_file)]
+    older.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "d.parquet"
+    assert export_records(older, "cartridges-parquet", out) == len(rows)
     assert {c["system_prompt"] for c in _read_cartridges_parquet(out)} == {""}
 
 

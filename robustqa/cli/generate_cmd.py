@@ -32,6 +32,11 @@ def generate(
     resume: bool = typer.Option(False, "--resume", help="Continue a killed run: finished items are skipped."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not use the SQLite response cache."),
+    teacher_logprobs: int | None = typer.Option(
+        None,
+        "--teacher-logprobs",
+        help="K: store the teacher's answer token ids and top-K logprobs per kept record (Cartridges: 20).",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     params: list[str] = typer.Option(
         [],
@@ -52,6 +57,7 @@ def generate(
         "base_url": base_url,
         "shard": shard,
         "batch_size": batch_size,
+        "teacher_logprobs": teacher_logprobs,
     }
     for key, value in overrides.items():
         if value is not None:
@@ -67,6 +73,7 @@ def generate(
     # Validate everything before touching the output, so bad input leaves nothing a resume could mistake for work:
     # the config here, the documents in the runner's first pass (they are streamed, never loaded all at once).
     strat = cfg.build_strategy()
+    teacher = cfg.teacher_settings()
     documents = DocumentSource(paths)
     _refuse_output_inside_inputs(out, paths)
     shard_pair = cfg.parsed_shard()
@@ -97,6 +104,7 @@ def generate(
             fingerprint=fingerprint,
             config=_config_dict(cfg),
             progress=progress,
+            teacher=teacher,
         )
     finally:
         lm.close()
