@@ -102,12 +102,8 @@ def score_records(records: Sequence[Any], lm: LM, settings: TeacherSettings) -> 
 
 
 def _request(messages: list[dict[str, str]], answer: str, top_k: int, template_kwargs: dict) -> ScoreRequest:
-    req = ScoreRequest.of(messages, answer, end_turn=True, top_k=top_k)
-    if template_kwargs and "chat_template_kwargs" in ScoreRequest.__dataclass_fields__:
-        from dataclasses import replace
-
-        req = replace(req, chat_template_kwargs=tuple(sorted(template_kwargs.items())))
-    return req
+    kwargs = tuple(sorted(template_kwargs.items()))
+    return ScoreRequest.of(messages, answer, end_turn=True, top_k=top_k, chat_template_kwargs=kwargs)
 
 
 # -- the mass cut (Cartridges' TopLogprobs.flatten) ----------------------------------------------------------

@@ -188,6 +188,10 @@ def train_student(
 ) -> TrainResult:
     """Fine-tune `config.base` on the kept QA records; save model, tokenizer, config and log to `out_dir`."""
     config = config or TrainConfig()
+    if config.objective == "distill":
+        from .distill import train_distill
+
+        return train_distill(records, config, out_dir, progress)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     trainer = make_trainer(records, config, out_dir, progress)

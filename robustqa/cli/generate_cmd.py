@@ -11,6 +11,7 @@ from robustqa.config import GenerateConfig
 from robustqa.errors import ConfigError
 from robustqa.io.loaders import DocumentSource
 from robustqa.lm.factory import make_lm
+from robustqa.model_tokenizer import fill_model_tokenizer
 from robustqa.paths import response_cache_path
 from robustqa.runner import generate_records, rejected_path
 
@@ -87,6 +88,10 @@ def generate(
         max_retries=cfg.max_retries,
         timeout=cfg.timeout,
     )
+    note = fill_model_tokenizer(cfg, lm)  # chunk sizes count the model's tokens, as Cartridges' do
+    if note:
+        typer.echo(note, err=True)
+    strat = cfg.build_strategy()
     fingerprint = cfg.fingerprint(strat, lm.model_id)
     try:
         summary = generate_records(

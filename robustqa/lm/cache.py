@@ -38,11 +38,14 @@ CREATE TABLE IF NOT EXISTS responses (
 
 
 def cache_key(backend: str, model_id: str, request: ChatRequest) -> str:
+    params = asdict(request.params)
+    if not params["chat_template_kwargs"]:  # absent unless set, so keys written before the field existed still hit
+        del params["chat_template_kwargs"]
     payload = {
         "backend": backend,
         "model_id": model_id,
         "messages": [list(m) for m in request.messages],
-        "params": asdict(request.params),
+        "params": params,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
