@@ -50,10 +50,10 @@ def _local_tokenizer(lm: LM) -> str | None:
         return str(model_dir)
     if lm.backend != "openai":
         return None
-    try:
-        from transformers import AutoTokenizer
+    try:  # huggingface_hub only (no transformers import): is the served model's tokenizer in the local cache?
+        from huggingface_hub import try_to_load_from_cache
 
-        AutoTokenizer.from_pretrained(lm.model_id, local_files_only=True)
-    except Exception:  # noqa: BLE001 - any failure means: no usable local copy
+        found = try_to_load_from_cache(lm.model_id, "tokenizer_config.json")
+    except Exception:  # noqa: BLE001 - a name that is not a hub id, no hub library: no local copy
         return None
-    return lm.model_id
+    return lm.model_id if isinstance(found, str) else None
