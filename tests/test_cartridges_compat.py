@@ -150,7 +150,6 @@ def test_another_strategy_takes_the_knobs_it_shares_and_reports_the_rest(tmp_pat
             "seed_prompts",
             "min_tokens",
             "max_tokens",
-            "prob_thinking",
         ):
             assert knob in skipped
         assert other.config.build_strategy().temperature_a == 0.7
@@ -266,7 +265,7 @@ def test_teacher_thinking_and_template_settings_carry_over(tmp_path, doc):
     text = NESTED.format(doc=doc).replace(
         "  max_rounds: 1",
         "  max_rounds: 1\n  num_top_logprobs: 5\n  min_prob_mass: 0.9\n  prob_thinking: 0.2\n"
-        "  system_prompt_template: 'About this: <info>{{subcorpus}}</info>'\n"
+        "  system_prompt_template: 'About this: <info>{subcorpus}</info>'\n"
         "  tool_prompt_template: 'x'\n  max_tool_tokens: 128",
     )
     imported = read_cartridges(write(tmp_path, "c.yaml", text))
