@@ -47,7 +47,8 @@ def _reply(req):
     # Some empty replies, so rejected records exist too and travel through merge (the merge runs use
     # `stratified`, which rejects empty output; naive, faithful to Cartridges, keeps it).
     last = req.messages[-1][1]
-    return "" if len(last) % 3 == 0 else "About " + (last.split() or ["nothing"])[-1]
+    word = (last.split() or ["nothing"])[-1].strip(".,;:!?\"'")
+    return "" if len(last) % 3 == 0 else f"What does the passage say about the {word}?"
 
 
 def _lm():
