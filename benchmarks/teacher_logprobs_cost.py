@@ -53,9 +53,9 @@ def main(argv: list[str] | None = None) -> dict:
         generate_seconds = time.perf_counter() - t0
         records = [QARecord.from_dict(json.loads(line)) for line in out.read_text().splitlines()]
     settings = TeacherSettings(args.top_k, 0.99)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     score_records(records, lm, settings)
-    score_seconds = time.perf_counter() - t0
+    score_seconds, score_cpu = time.perf_counter() - t0, time.process_time() - c0
     rows = []
     for rec in records:
         teacher = rec.meta["teacher"]
@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> dict:
         "generate_seconds": round(generate_seconds, 2),
         "score_seconds": round(score_seconds, 2),
         "score_seconds_per_pair": round(score_seconds / max(kept, 1), 2),
+        "score_cpu_seconds_per_pair": round(score_cpu / max(kept, 1), 2),
+        "torch_threads": __import__("torch").get_num_threads(),
         "stored_bytes_per_pair": round(sum(r["stored_bytes"] for r in rows) / max(kept, 1), 1),
         "stored_bytes_per_answer_token": round(sum(r["stored_bytes"] for r in rows) / max(tokens, 1), 1),
         "entries_per_answer_token": round(sum(r["entries_kept"] for r in rows) / max(tokens, 1), 2),
@@ -89,6 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
     write_result(OUT, result)
     print(
         f"{kept} pairs: scoring {result['score_seconds_per_pair']} s/pair "
+        f"({result['score_cpu_seconds_per_pair']} CPU s/pair) "
         f"(generation {generate_seconds:.1f} s in all), "
         f"{result['stored_bytes_per_pair']} bytes/pair, {result['stored_bytes_per_answer_token']} bytes/answer token, "
         f"{result['entries_per_answer_token']} top-k entries kept per token"

@@ -10,6 +10,7 @@ pieces) and the returned note says so.
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Any
 
 from .lm.base import LM
@@ -50,6 +51,8 @@ def _local_tokenizer(lm: LM) -> str | None:
         return str(model_dir)
     if lm.backend != "openai":
         return None
+    if Path(lm.model_id).expanduser().is_dir():  # a server started on a local model directory
+        return str(Path(lm.model_id).expanduser())
     try:  # huggingface_hub only (no transformers import): is the served model's tokenizer in the local cache?
         from huggingface_hub import try_to_load_from_cache
 

@@ -90,7 +90,7 @@ def generate(
     )
     note = fill_model_tokenizer(cfg, lm)  # chunk sizes count the model's tokens, as Cartridges' do
     if note:
-        typer.echo(note, err=True)
+        typer.echo(note)  # stdout: a note, not an error (stderr keeps one line per error)
     strat = cfg.build_strategy()
     fingerprint = cfg.fingerprint(strat, lm.model_id)
     try:
