@@ -18,14 +18,19 @@ num_samples=...)`); its dumped form, or a hand-written YAML/JSON file in either 
           seed_prompts: [structuring, summarization, question]
           chunker: {tokenizer: Qwen/Qwen3-4b, min_tokens_per_chunk: 512, max_tokens_per_chunk: 1024}
 
-Mapping: num_samples -> budget; seed_prompts, min/max_tokens_per_chunk, temperature_a/b and
-max_completion_tokens_a/b -> the strategy's knobs (`seed_prompts`, `min_tokens`, `max_tokens`,
-`temperature_a`, `temperature_b`, `max_tokens_a`, `max_tokens_b`); client.model_name/url -> the `openai`
-backend's model and base URL (`/v1` appended); the chunker's tokenizer -> `tokenizer` when it is a local
-directory. Knobs the file leaves out take Cartridges' defaults (temperature_a 0.6, max_completion_tokens_a
-512, temperature_b 0.0, max_completion_tokens_b 1024), so a config means what it meant in Cartridges.
-Settings robustqa does not reproduce (multi-round conversations, tools, thinking, custom prompt templates) are
-reported in `notes`, never silently dropped. Run as another strategy (`strategy="robust"`), the corpus,
+Mapping: num_samples -> budget; seed_prompts, min/max_tokens_per_chunk (a null minimum: fixed length),
+temperature_a/b, max_completion_tokens_a/b, prob_thinking and system_prompt_template -> the strategy's knobs
+(`seed_prompts`, `min_tokens`, `max_tokens`, `temperature_a`, `temperature_b`, `max_tokens_a`,
+`max_tokens_b`, `prob_thinking`, `system_prompt_template`); num_top_logprobs and min_prob_mass ->
+`teacher_logprobs` and `min_prob_mass` (the teacher's top-k logprobs that Cartridges' default
+`targets="logits"` training needs); client.model_name/url -> the `openai` backend's model and base URL (`/v1`
+appended); the chunker's tokenizer -> `tokenizer` when it is a local directory. Knobs the file leaves out
+take Cartridges' defaults (temperature_a 0.6, max_completion_tokens_a 512, temperature_b 0.0,
+max_completion_tokens_b 1024, prob_thinking 0.0, num_top_logprobs 20, min_prob_mass 0.99), and settings are
+compared with Cartridges' defaults, so a config means what it meant in Cartridges. What robustqa does not
+reproduce (multi-round conversations, tools, resource and chunker classes other than text files and token
+chunks, keys it does not know, at any depth) is reported in `notes`,
+never silently dropped. Run as another strategy (`strategy="robust"`), the corpus,
 budget, model and server carry over, and so does every knob the strategy's factory takes by the same name; the
 knobs it does not take (a fixed-target strategy has no chunk sizes or seed prompts) are listed in `notes`.
 """
@@ -42,6 +47,7 @@ import yaml
 from .config import GenerateConfig
 from .errors import ConfigError
 from .io.bounded import YamlBoundsError, load_yaml
+from .types import Document
 
 # Cartridges knob -> robustqa strategy parameter, with Cartridges' own defaults where it has them.
 SYNTHESIZER_KNOBS = {
@@ -49,7 +55,12 @@ SYNTHESIZER_KNOBS = {
     "max_completion_tokens_a": ("max_tokens_a", 512),
     "temperature_b": ("temperature_b", 0.0),
     "max_completion_tokens_b": ("max_tokens_b", 1024),
+    "prob_thinking": ("prob_thinking", 0.0),
 }
+# Mapped only when the file sets it: robustqa's own template has the same form (the chunk in <info> tags).
+TEMPLATE_KNOB = ("system_prompt_template", "system_prompt_template")
+# Cartridges' teacher-logprob settings (SelfStudySynthesizer.Config) -> GenerateConfig fields, with its defaults.
+TEACHER_KNOBS = {"num_top_logprobs": ("teacher_logprobs", 20), "min_prob_mass": ("min_prob_mass", 0.99)}
 CHUNKER_KNOBS = {"min_tokens_per_chunk": "min_tokens", "max_tokens_per_chunk": "max_tokens"}
 # Settings that do not change the generated data (logging, saving, scheduling).
 NO_EFFECT_KEYS = {
@@ -66,22 +77,23 @@ NO_EFFECT_KEYS = {
     "launch_id",
     "script_id",
     "run_id",
-    "num_top_logprobs",
-    "min_prob_mass",
     "previous_run_dir",
     "parallelism",
+    "save_wandb_artifact",
+    "handle_exceptions",
 }
-# Settings that change the data, which robustqa's single-round strategies do not reproduce; with no-op values.
-UNSUPPORTED = {
-    "max_rounds": 1,
-    "use_tools_a": False,
-    "use_tools_b": False,
-    "tools": [],
-    "prob_thinking": 0.0,
-    "system_prompt_template": None,
-    "tool_prompt_template": None,
-    "max_tool_tokens": None,
-}
+# Settings that change the data, which robustqa's single-round strategies do not reproduce, with Cartridges'
+# defaults (at which they change nothing).
+UNSUPPORTED = {"max_rounds": 1, "use_tools_a": False, "use_tools_b": False, "tools": []}
+# Tool settings that only matter when tools are used.
+TOOL_ONLY = ("tool_prompt_template", "max_tool_tokens")
+# Resource and chunker classes robustqa reproduces (a text or a text file cut into token windows).
+TEXT_RESOURCES = {"TextResource", "TextFileResource"}
+TOKEN_CHUNKERS = {"TokenChunker"}
+RESOURCE_KEYS = {"path", "text", "seed_prompts", "chunker", "tokenizer", "year", "include_year", *CHUNKER_KNOBS}
+CHUNKER_KEYS = {"tokenizer", *CHUNKER_KNOBS}
+CLIENT_KEYS = {"model_name", "url", "base_url"}
+CLASS_KEYS = ("_config_type", "_target_", "target", "_class", "class")
 
 
 @dataclass
@@ -115,11 +127,13 @@ def read_cartridges(path: str | Path, strategy: str = "naive") -> CartridgesImpo
     for key, (param, _) in SYNTHESIZER_KNOBS.items():
         if key in synth or key in data:
             explicit[param] = synth.get(key, data.get(key))
+    if TEMPLATE_KNOB[0] in synth or TEMPLATE_KNOB[0] in data:
+        explicit[TEMPLATE_KNOB[1]] = synth.get(TEMPLATE_KNOB[0], data.get(TEMPLATE_KNOB[0]))
     explicit.update(_agreeing("seed_prompts", resources, source, lambda r: r.get("seed_prompts")))
     for key, param in CHUNKER_KNOBS.items():
-        value = _agreeing(key, resources, source, lambda r, k=key: _chunker(r).get(k)).get(key)
-        if value is not None:
-            explicit[param] = value
+        setting = _agreeing(key, resources, source, lambda r, k=key: _chunker(r).get(k, _UNSET), unset=_UNSET)
+        if key in setting:  # a null minimum is kept: Cartridges then cuts chunks of exactly the maximum
+            explicit[param] = setting[key]
     tokenizer = _agreeing("tokenizer", resources, source, lambda r: _chunker(r).get("tokenizer"))
     tokenizer = tokenizer.get("tokenizer")
     if tokenizer is not None:
@@ -127,8 +141,9 @@ def read_cartridges(path: str | Path, strategy: str = "naive") -> CartridgesImpo
             explicit["tokenizer"] = str(Path(str(tokenizer)).expanduser())
         else:
             notes.append(
-                f"chunk sizes count robustqa's word pieces: tokenizer {tokenizer!r} is not a local "
-                "directory (download it and set strategy_params.tokenizer to count its tokens)"
+                f"chunk sizes count robustqa's word pieces unless generate finds the model's tokenizer locally: "
+                f"tokenizer {tokenizer!r} is not a local directory (download it and set strategy_params.tokenizer "
+                "to count its tokens)"
             )
     defaults = {param: default for param, default in SYNTHESIZER_KNOBS.values()}
     params, skipped = _applicable(strategy, {**defaults, **explicit}, source)
@@ -140,6 +155,9 @@ def read_cartridges(path: str | Path, strategy: str = "naive") -> CartridgesImpo
         )
 
     fields: dict[str, Any] = {"strategy": strategy, "strategy_params": params}
+    for key, (name, default) in TEACHER_KNOBS.items():
+        value = synth.get(key, data.get(key, default))
+        fields[name] = 0 if value is None and name == "teacher_logprobs" else value
     if "num_samples" in data:
         fields["budget"] = data["num_samples"]
     else:
@@ -151,13 +169,23 @@ def read_cartridges(path: str | Path, strategy: str = "naive") -> CartridgesImpo
             "window per pair and uses batch_size only to batch LM requests"
         )
     fields.update(_client(synth.get("client"), source, notes))
+    if fields["teacher_logprobs"] and fields.get("backend") == "openai":
+        notes.append(
+            f"teacher_logprobs {fields['teacher_logprobs']} (Cartridges' targets='logits' needs them): an "
+            "OpenAI-compatible server cannot score a given answer, so run generate with --backend hf --model "
+            "LOCAL_DIR for them, or --teacher-logprobs 0 and train with targets='tokens'"
+        )
     notes += _unsupported(synth, data)
     notes += _unrecognised(synth, data)
+    notes += _resource_notes(resources)
 
     _check_knobs(params, source)
     config = GenerateConfig.from_dict(fields, source=source)
     try:
-        config.build_strategy()  # the knob values must be valid for the strategy
+        # The knob values must be valid for the strategy: build it and plan one item on a small text.
+        config.teacher_settings()
+        built = config.build_strategy()
+        built.plan(Document("check", "A short text to check that the strategy can plan with these knobs."), 1, 0)
     except ConfigError as exc:
         raise ConfigError(f"{source}: cannot run as strategy {strategy!r}: {exc}") from None
     documents = [str(r["path"]) for r in resources if r.get("path")]
@@ -175,6 +203,8 @@ def to_yaml(imported: CartridgesImport) -> str:
         "strategy_params": dict(cfg.strategy_params),
         "budget": cfg.budget,
         "batch_size": cfg.batch_size,
+        "teacher_logprobs": cfg.teacher_logprobs,
+        "min_prob_mass": cfg.min_prob_mass,
     }
     if cfg.backend == "openai":
         body.update(backend=cfg.backend, model=cfg.model, base_url=cfg.base_url)
@@ -228,10 +258,14 @@ def _chunker(resource: Mapping[str, Any]) -> Mapping[str, Any]:
     return {**merged, **chunker} if isinstance(chunker, Mapping) else merged
 
 
-def _agreeing(key: str, resources: list[Mapping[str, Any]], source: str, get) -> dict[str, Any]:
-    """{key: value} when every resource that sets `key` agrees (robustqa applies one setting to all)."""
+_UNSET = object()
+
+
+def _agreeing(key: str, resources: list[Mapping[str, Any]], source: str, get, unset: Any = None) -> dict[str, Any]:
+    """{key: value} when every resource that sets `key` agrees (robustqa applies one setting to all). A value
+    equal to `unset` counts as not set (None by default; pass a sentinel to keep an explicit null)."""
     values = [get(r) for r in resources]
-    values = [v for v in values if v is not None]
+    values = [v for v in values if v is not unset]
     if not values:
         return {}
     if any(v != values[0] for v in values[1:]):
@@ -248,6 +282,12 @@ def _client(client: Any, source: str, notes: list[str]) -> dict[str, Any]:
     if not isinstance(client, Mapping):
         raise ConfigError(f"{source}: 'client' must be a mapping with model_name and url")
     fields: dict[str, Any] = {}
+    ignored = sorted(k for k in set(client) - CLIENT_KEYS - set(CLASS_KEYS) if not str(k).startswith("_"))
+    if ignored:
+        notes.append(
+            f"client settings {', '.join(ignored)} ignored: robustqa's openai backend has its own (concurrency, "
+            "max_retries, timeout; thinking is sent as chat_template_kwargs.enable_thinking)"
+        )
     if client.get("model_name"):
         fields["model"] = str(client["model_name"])
     url = client.get("url") or client.get("base_url")
@@ -261,13 +301,53 @@ def _client(client: Any, source: str, notes: list[str]) -> dict[str, Any]:
 
 def _unsupported(synth: Mapping[str, Any], top: Mapping[str, Any]) -> list[str]:
     notes = []
-    for key, no_op in UNSUPPORTED.items():
-        value = synth.get(key, top.get(key, no_op))
-        if value != no_op and value not in (None, [], False):
+    for key, default in UNSUPPORTED.items():
+        value = synth.get(key, top.get(key, default))
+        if value != default and value not in (None, []):
+            notes.append(f"{key}={value!r} is NOT reproduced: robustqa's strategies run one round, without tools")
+    uses_tools = any(synth.get(k, top.get(k)) for k in ("use_tools_a", "use_tools_b"))
+    for key in TOOL_ONLY:
+        if key in synth or key in top:
+            effect = "NOT reproduced (tools are not)" if uses_tools else "no effect without tools"
+            notes.append(f"{key}: {effect}")
+    return notes
+
+
+def _class_name(obj: Mapping[str, Any]) -> str | None:
+    for key in CLASS_KEYS:
+        value = obj.get(key)
+        if isinstance(value, str) and value:
+            parts = [p for p in value.replace(":", ".").split(".") if p and p != "Config"]
+            return parts[-1] if parts else None
+    return None
+
+
+def _resource_notes(resources: list[Mapping[str, Any]]) -> list[str]:
+    """Resource and chunker classes robustqa does not reproduce, and keys it does not know inside them."""
+    notes = []
+    for i, resource in enumerate(resources):
+        kind = _class_name(resource)
+        if kind is not None and kind not in TEXT_RESOURCES:
             notes.append(
-                f"{key}={value!r} is NOT reproduced: robustqa's strategies run one round, no tools, "
-                "no thinking, with their own prompt texts"
+                f"resources[{i}] is a {kind}: NOT reproduced as such; robustqa cuts token windows from the "
+                "documents you pass to generate (save the resource's text to files and pass them)"
             )
+        unknown = sorted(k for k in set(resource) - RESOURCE_KEYS - set(CLASS_KEYS) if not str(k).startswith("_"))
+        if unknown:
+            notes.append(f"not recognised, ignored: {', '.join(f'resources[{i}].{k}' for k in unknown)}")
+        if resource.get("year") is not None or resource.get("include_year"):
+            notes.append(f"resources[{i}].year/include_year: only Cartridges' genconvo seed prompts use them; ignored")
+        chunker = resource.get("chunker")
+        if isinstance(chunker, Mapping):
+            kind = _class_name(chunker)
+            if kind is not None and kind not in TOKEN_CHUNKERS:
+                notes.append(
+                    f"resources[{i}].chunker is a {kind}: NOT reproduced; robustqa cuts token windows "
+                    "(min/max_tokens_per_chunk)"
+                )
+            unknown = sorted(k for k in set(chunker) - CHUNKER_KEYS - set(CLASS_KEYS) if not str(k).startswith("_"))
+            if unknown:
+                notes.append(f"not recognised, ignored: {', '.join(f'resources[{i}].chunker.{k}' for k in unknown)}")
     return notes
 
 
@@ -275,6 +355,8 @@ def _unrecognised(synth: Mapping[str, Any], top: Mapping[str, Any]) -> list[str]
     known = (
         set(SYNTHESIZER_KNOBS)
         | set(CHUNKER_KNOBS)
+        | set(TEACHER_KNOBS)
+        | {TEMPLATE_KNOB[0], *TOOL_ONLY, *CLASS_KEYS}
         | NO_EFFECT_KEYS
         | set(UNSUPPORTED)
         | {
@@ -290,7 +372,7 @@ def _unrecognised(synth: Mapping[str, Any], top: Mapping[str, Any]) -> list[str]
         }
     )
     keys = set(synth) | set(top)
-    unknown = sorted(k for k in keys if k not in known and not str(k).startswith("_") and k != "target")
+    unknown = sorted(k for k in keys if k not in known and not str(k).startswith("_"))  # _: pydrantic internals
     return [f"not recognised, ignored: {', '.join(map(str, unknown))}"] if unknown else []
 
 
@@ -317,20 +399,14 @@ def _applicable(strategy: str, knobs: dict[str, Any], source: str) -> tuple[dict
 
 
 def _check_knobs(params: Mapping[str, Any], source: str) -> None:
-    """Fail at import time, naming the Cartridges setting, rather than midway through a run."""
-    from robustqa.strategies.seed_prompts import SEED_PROMPT_TYPES
-
+    """Fail at import time, naming the Cartridges setting, rather than midway through a run (the strategy's
+    own checks, run by planning one item, catch the rest, e.g. seed-prompt types it does not have)."""
     seeds = params.get("seed_prompts")
-    if seeds is not None:
-        if not isinstance(seeds, list) or not seeds:
-            raise ConfigError(f"{source}: seed_prompts must be a non-empty list, got {seeds!r}")
-        unknown = [s for s in seeds if s not in SEED_PROMPT_TYPES]
-        if unknown:
-            raise ConfigError(
-                f"{source}: seed prompt type(s) {', '.join(map(str, unknown))} are not available; "
-                f"robustqa has {', '.join(SEED_PROMPT_TYPES)}"
-            )
+    if seeds is not None and (not isinstance(seeds, list) or not seeds):
+        raise ConfigError(f"{source}: seed_prompts must be a non-empty list, got {seeds!r}")
     low = params.get("min_tokens", 1)
+    if low is None:
+        low = params.get("max_tokens", 1)
     high = params.get("max_tokens", low)
     if isinstance(low, int) and isinstance(high, int) and not 0 < low <= high:
         raise ConfigError(f"{source}: need 0 < min_tokens_per_chunk <= max_tokens_per_chunk, got {low}, {high}")

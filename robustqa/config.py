@@ -43,6 +43,7 @@ class GenerateConfig(ConfigBase):
     Strategy: strategy, strategy_params, selector, question_writer, answerer, span_filters, filters.
     Run: budget, seed, batch_size, shard, write_rejected.
     Model: backend, model, base_url, api_key_env, concurrency, max_retries, timeout, cache.
+    Teacher logprobs: teacher_logprobs, min_prob_mass.
     """
 
     strategy: str = _f("naive", "Registered strategy name (see `robustqa strategies`), or the name of a composition.")
@@ -73,6 +74,15 @@ class GenerateConfig(ConfigBase):
     max_retries: int = _f(6, "openai: retries of a request on transient errors (429, 5xx, timeouts).")
     timeout: float = _f(120.0, "openai: seconds before a request times out (then retried).")
     cache: str | None = _f("auto", "SQLite response cache: a path, 'auto' (the user cache dir) or null (off).")
+    teacher_logprobs: int = _f(
+        0,
+        "K > 0: store, for every kept record, the teacher's token ids of the answer and its top-K log-probabilities "
+        "at each position (teacher-forced with the answering context; needs a backend that scores: hf). "
+        "Cartridges' default is 20.",
+    )
+    min_prob_mass: float = _f(
+        0.99, "With teacher_logprobs: keep per position the leading top-K entries until their mass reaches this."
+    )
 
     # -- building -----------------------------------------------------------------------------------------------
     def build_strategy(self) -> Strategy:
@@ -106,6 +116,8 @@ class GenerateConfig(ConfigBase):
             "budget": self.budget,
             "seed": self.seed,
         }
+        if self.teacher_logprobs:  # absent otherwise, so runs without teacher logprobs keep their fingerprint
+            payload["teacher"] = {"top_k": self.teacher_logprobs, "min_prob_mass": self.min_prob_mass}
         return stable_hash(json.dumps(payload, sort_keys=True))
 
     def validate(self) -> None:
@@ -129,6 +141,16 @@ class GenerateConfig(ConfigBase):
         if not (type_ok(self.timeout, float) and 0 < self.timeout < float("inf")):
             raise ConfigError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
         self.parsed_shard()
+
+    def teacher_settings(self):
+        """The teacher-logprob post-step's settings, or None when teacher_logprobs is 0."""
+        from .teacher_logprobs import TeacherSettings
+
+        if not self.teacher_logprobs:
+            return None
+        settings = TeacherSettings(self.teacher_logprobs, self.min_prob_mass)
+        settings.check()
+        return settings
 
     def parsed_shard(self) -> tuple[int, int]:
         if self.shard is None:

@@ -5,9 +5,12 @@
   `TrainingExample`: `messages` [{content, role, token_ids, top_logprobs}], `system_prompt`, `metadata`,
   `type`), written as Cartridges' `write_conversations` does (one row per conversation, snappy parquet), so
   `cartridges.structs.read_conversations(path)` and Cartridges' `DataSource(path=..., type="local")` read it.
-  robustqa records carry no teacher token ids or top logprobs, so both are null: train on them with
-  Cartridges' `targets="tokens"` (its retokenizing path). `system_prompt` is the excerpt the answering model
-  was shown, rebuilt from the documents when `docs` are given (else empty, as in Cartridges' rewritten sets).
+  A record generated with `--teacher-logprobs K` fills the assistant turn's `token_ids` and `top_logprobs`
+  (Cartridges' `FlatTopLogprobs`: token_idx, token_id int64, logprobs float32, shape [T, K], cut at the
+  probability mass) as its synthesizer does, so its default `targets="logits"` trains on it; without them
+  both are null and only `targets="tokens"` works. The user turn's `token_ids` are null (Cartridges' reader
+  tokenizes its text). `system_prompt` is the prompt the answering model saw, as the record carries it
+  (`meta.answer_prompt`); for older records without it, it is rebuilt from `docs` (else left empty).
 - `hf-dataset`: a Hugging Face `datasets.Dataset` saved with `save_to_disk` (`to_hf_dataset` of
   `robustqa.io.dataset`, streamed through Arrow files, so memory stays flat).
 
@@ -217,9 +220,17 @@ def cartridges_row(row: dict[str, Any], documents: dict[str, Any] | None = None)
     """One robustqa record as a Cartridges `Conversation` dict."""
     context = row.get("context") or {}
     meta = row.get("meta") or {}
+    teacher = meta.get("teacher")
+    messages = []
+    for m in _messages(row):
+        message = {**m, "token_ids": None, "top_logprobs": None}
+        if teacher is not None and m["role"] == "assistant":
+            message.update(_teacher_fields(row["id"], teacher))
+        messages.append(message)
+    meta = {k: v for k, v in meta.items() if k not in ("teacher", "answer_prompt")}  # both have their columns
     return {
-        "messages": [{**m, "token_ids": None, "top_logprobs": None} for m in _messages(row)],
-        "system_prompt": _system_prompt(row, documents) if documents is not None else "",
+        "messages": messages,
+        "system_prompt": _system_prompt(row, documents),
         "metadata": {
             "id": row["id"],
             "doc_id": str(row.get("doc_id", "")),
@@ -239,10 +250,39 @@ def cartridges_row(row: dict[str, Any], documents: dict[str, Any] | None = None)
     }
 
 
-def _system_prompt(row: dict[str, Any], documents: dict[str, Any]) -> str:
-    """The answering model's system prompt: the record's excerpt without the spans its filters cut out."""
+def _teacher_fields(record_id: str, teacher: Any) -> dict[str, Any]:
+    from .teacher_logprobs import decode
+
+    try:
+        flat = decode(teacher)
+    except (InputError, KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"record {record_id}: unreadable meta.teacher ({exc})") from None
+    return {
+        "token_ids": flat.token_ids.tolist(),
+        "top_logprobs": {
+            "token_idx": flat.token_idx.tolist(),
+            "token_id": flat.token_id.tolist(),
+            "logprobs": flat.logprobs.tolist(),
+            "shape": list(flat.shape),
+        },
+    }
+
+
+# The answerer's system prompt before records carried their own (`meta.answer_prompt`): used only to rebuild the
+# prompt of such older records from --docs.
+LEGACY_ANSWER_SYSTEM_PROMPT = (
+    "Please use the information in the following excerpt to answer the user.\n\n<info>\n{context}\n</info>"
+)
+
+
+def _system_prompt(row: dict[str, Any], documents: dict[str, Any] | None) -> str:
+    """The answering model's system prompt: as the record carries it, else rebuilt from the documents."""
+    prompt = (row.get("meta") or {}).get("answer_prompt")
+    if isinstance(prompt, dict) and isinstance(prompt.get("system"), str):
+        return prompt["system"]
+    if documents is None:
+        return ""
     from robustqa.context import render_context
-    from robustqa.strategies.context_answerer import ANSWER_SYSTEM_PROMPT
 
     doc = documents.get(row.get("doc_id"))
     context = row.get("context") or {}
@@ -253,7 +293,7 @@ def _system_prompt(row: dict[str, Any], documents: dict[str, Any]) -> str:
     start, end = int(context["start"]), int(context["end"])
     if not 0 <= start <= end <= len(doc.text):
         raise InputError(f"record {row['id']}: context [{start},{end}) lies outside document {doc.id!r}")
-    return ANSWER_SYSTEM_PROMPT.format(context=render_context(doc, start, end, _masked(row, context)))
+    return LEGACY_ANSWER_SYSTEM_PROMPT.format(context=render_context(doc, start, end, _masked(row, context)))
 
 
 def _masked(row: dict[str, Any], context: dict[str, Any]) -> list[tuple[int, int]]:

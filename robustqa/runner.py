@@ -44,6 +44,7 @@ from .io.lock import OutputLock
 from .io.outputs import atomic_write_text, require_file_path
 from .lm.base import LM
 from .strategy import Strategy
+from .teacher_logprobs import TeacherSettings, require_teacher, score_records
 from .types import Document, WorkItem, stable_hash
 
 if TYPE_CHECKING:
@@ -161,18 +162,23 @@ def generate_records(
     fingerprint: str | None = None,
     config: Mapping[str, Any] | None = None,
     progress: bool = True,
+    teacher: TeacherSettings | None = None,
 ) -> RunSummary:
-    """Run a strategy over documents and append its records to `out` (see the module docstring)."""
+    """Run a strategy over documents and append its records to `out` (see the module docstring). With `teacher`,
+    every kept record also gets the teacher's token ids and top-k logprobs (`robustqa.teacher_logprobs`)."""
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     if not 1 <= budget <= MAX_BUDGET:
         raise ConfigError(f"budget must be between 1 and {MAX_BUDGET:,}, got {budget}")
+    if teacher is not None:
+        require_teacher(lm, teacher)
     t0 = time.perf_counter()
     out = Path(out)
     rejects = rejected_path(out)
     require_file_path(out)
     read = _reader(documents)
-    fingerprint = fingerprint or stable_hash(strategy.fingerprint(), lm.model_id, budget, seed)
+    teacher_part = [sorted(teacher.describe().items())] if teacher is not None else []
+    fingerprint = fingerprint or stable_hash(strategy.fingerprint(), lm.model_id, budget, seed, *teacher_part)
     # A component that cannot work with this backend (scoring it lacks) fails now, before any file is touched.
     strategy.check_backend(lm)
     lm_seconds0 = lm.usage.seconds
@@ -197,6 +203,7 @@ def generate_records(
             write_rejected,
             summary,
             progress,
+            teacher,
         )
 
     summary.seconds = time.perf_counter() - t0
@@ -328,6 +335,7 @@ def _run(
     write_rejected: bool,
     summary: RunSummary,
     progress: bool,
+    teacher: TeacherSettings | None = None,
 ) -> None:
     bar = tqdm(
         total=summary.planned,
@@ -351,6 +359,8 @@ def _run(
             records = strategy.run(batch, {it.doc_id: docs[it.doc_id] for it in batch}, lm)
             if [r.id for r in records] != [it.id for it in batch]:
                 raise AssertionError(f"strategy {strategy.name!r} broke the contract: one record per item, in order")
+            if teacher is not None:
+                score_records(records, lm, teacher)
             for rec in records:
                 row = rec.to_dict()
                 if rec.kept:

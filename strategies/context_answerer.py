@@ -44,10 +44,14 @@ class ContextAnswerer(Answerer):
             raise ConfigError(f"answerer samples must be >= 1, got {self.samples}")
         if self.samples > 1 and self.temperature <= 0:
             raise ConfigError("answerer samples > 1 needs temperature > 0 (greedy samples are all the same)")
+        systems = [self.system_prompt.format(context=ctx) for ctx in contexts]
+        for item, system in zip(items, systems):
+            # The record carries the prompt it was answered with (teacher logprobs and exports read it).
+            item.meta["answer_prompt"] = {"system": system}
         requests = [
             ChatRequest.of(
                 [
-                    {"role": "system", "content": self.system_prompt.format(context=ctx)},
+                    {"role": "system", "content": system},
                     {"role": "user", "content": q},
                 ],
                 temperature=self.temperature,
@@ -55,6 +59,6 @@ class ContextAnswerer(Answerer):
                 n=self.samples,
                 seed=item.seed,
             )
-            for item, q, ctx in zip(items, questions, contexts)
+            for item, q, system in zip(items, questions, systems)
         ]
         return [c.texts for c in lm.generate(requests)]

@@ -67,7 +67,9 @@ def test_nested_config_maps_every_knob(tmp_path, doc):
         "seed_prompts": ["structuring", "summarization", "question"],
         "min_tokens": 20,
         "max_tokens": 40,
+        "prob_thinking": 0.0,
     }
+    assert (cfg.teacher_logprobs, cfg.min_prob_mass) == (20, 0.99)  # Cartridges' defaults: targets="logits"
     assert (cfg.backend, cfg.model, cfg.base_url) == ("openai", "Qwen/Qwen3-4b", "http://localhost:8000/v1")
     assert imported.documents == [str(doc)]
     notes = " ".join(imported.notes)
@@ -98,6 +100,7 @@ def test_flat_json_config_and_cartridges_defaults(tmp_path):
         "seed_prompts": ["generic"],
         "min_tokens": 8,
         "max_tokens": 8,
+        "prob_thinking": 0.0,
     }
     assert cfg.backend == GenerateConfig().backend and cfg.budget == 5
 
@@ -149,7 +152,7 @@ def test_another_strategy_takes_the_knobs_it_shares_and_reports_the_rest(tmp_pat
             "max_tokens",
         ):
             assert knob in skipped
-        assert other.config.build_strategy().question_writer.temperature == 0.7
+        assert other.config.build_strategy().temperature_a == 0.7
     finally:
         REGISTRY.unregister("test_same_knobs")
         REGISTRY.unregister("test_other_knobs")
@@ -181,7 +184,7 @@ def test_what_does_not_carry_over_is_reported(tmp_path, doc):
 @pytest.mark.parametrize(
     "change, message",
     [
-        (("[structuring, summarization, question]", "[aggregation]"), "aggregation are not available"),
+        (("[structuring, summarization, question]", "[aggregation]"), r"unknown seed prompt types \['aggregation'\]"),
         (
             ("min_tokens_per_chunk: 20", "min_tokens_per_chunk: 50"),
             "min_tokens_per_chunk <= max_tokens_per_chunk",
@@ -224,10 +227,68 @@ def test_import_cartridges_writes_a_config_that_generate_runs(tmp_path, doc):
     assert "# note: chunk sizes count robustqa's word pieces" in out.read_text()
 
     qa = tmp_path / "qa.jsonl"
-    proc = run_cli("generate", doc, "--config", out, "--backend", "fake", "--out", qa, "--no-cache", "--no-progress")
+    # The scripted backend cannot score, so the imported teacher logprobs (Cartridges' default 20) are turned off.
+    proc = run_cli(
+        "generate",
+        doc,
+        "--config",
+        out,
+        "--backend",
+        "fake",
+        "--out",
+        qa,
+        "--no-cache",
+        "--no-progress",
+        "--teacher-logprobs",
+        "0",
+    )
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in qa.read_text().splitlines()]
     assert len(rows) == 24 and {r["strategy"] for r in rows} == {"naive"}
 
     again = run_cli("import-cartridges", source, "--out", out)
     assert again.returncode == 2 and "--overwrite" in again.stderr
+
+
+def test_a_null_minimum_means_fixed_length_chunks(tmp_path, doc):
+    text = NESTED.format(doc=doc).replace("min_tokens_per_chunk: 20", "min_tokens_per_chunk: null")
+    cfg = from_cartridges(write(tmp_path, "c.yaml", text))
+    assert cfg.strategy_params["min_tokens"] is None and cfg.strategy_params["max_tokens"] == 40
+    from robustqa.io.loaders import load_documents
+
+    items = cfg.build_strategy().plan(load_documents([doc])[0], 6, 0)
+    source = doc.read_text()
+    assert {len(word_spans(source[it.context[0] : it.context[1]])) for it in items} == {40}
+
+
+def test_teacher_thinking_and_template_settings_carry_over(tmp_path, doc):
+    text = NESTED.format(doc=doc).replace(
+        "  max_rounds: 1",
+        "  max_rounds: 1\n  num_top_logprobs: 5\n  min_prob_mass: 0.9\n  prob_thinking: 0.2\n"
+        "  system_prompt_template: 'About this: <info>{subcorpus}</info>'\n"
+        "  tool_prompt_template: 'x'\n  max_tool_tokens: 128",
+    )
+    imported = read_cartridges(write(tmp_path, "c.yaml", text))
+    cfg = imported.config
+    assert (cfg.teacher_logprobs, cfg.min_prob_mass) == (5, 0.9)
+    assert cfg.strategy_params["prob_thinking"] == 0.2
+    assert cfg.strategy_params["system_prompt_template"] == "About this: <info>{subcorpus}</info>"
+    notes = " ".join(imported.notes)
+    assert "tool_prompt_template: no effect without tools" in notes and "NOT reproduced" not in notes
+    off = read_cartridges(write(tmp_path, "d.yaml", text.replace("num_top_logprobs: 5", "num_top_logprobs: null")))
+    assert off.config.teacher_logprobs == 0
+
+
+def test_resource_and_chunker_classes_and_nested_keys_are_reported(tmp_path, doc):
+    data = yaml.safe_load(NESTED.format(doc=doc))
+    resource = data["synthesizer"]["resources"][0]
+    resource["_config_type"] = "cartridges.data.tex.resources.LaTeXResource.Config"
+    resource["arxiv_id"] = "2506.06266"
+    resource["chunker"]["_config_type"] = "cartridges.data.chunkers.CharacterChunker.Config"
+    resource["chunker"]["overlap"] = 100
+    data["synthesizer"]["client"]["thinking_mode"] = "toggleable"
+    notes = " ".join(read_cartridges(write(tmp_path, "c.yaml", yaml.safe_dump(data))).notes)
+    assert "resources[0] is a LaTeXResource: NOT reproduced" in notes
+    assert "resources[0].chunker is a CharacterChunker: NOT reproduced" in notes
+    assert "resources[0].arxiv_id" in notes and "resources[0].chunker.overlap" in notes
+    assert "client settings thinking_mode ignored" in notes

@@ -23,7 +23,7 @@ def test_yaml_round_trip(tmp_path):
     cfg = GenerateConfig.from_yaml(path)
     assert cfg.budget == 7
     strategy = cfg.build_strategy()
-    assert strategy.selector.min_tokens == 16
+    assert strategy.min_tokens == 16
 
 
 @pytest.mark.parametrize(

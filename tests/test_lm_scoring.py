@@ -102,3 +102,7 @@ def test_fake_scorer_is_scripted_and_the_cache_passes_scoring_through(tmp_path):
     cached = CachedLM(lm, tmp_path / "c.sqlite")
     assert cached.can_score
     assert cached.score(REQUESTS[:1])[0].n_tokens == 3  # "Thomas", "Jefferson", end of turn
+    # A second wrapper on the same file answers from the cache: the scorer is not called again.
+    calls = len(lm.score_calls)
+    again = CachedLM(lm, tmp_path / "c.sqlite").score(REQUESTS[:1])[0]
+    assert len(lm.score_calls) == calls and again.n_tokens == 3

@@ -43,20 +43,30 @@ def sorted_lines(path):
     return sorted(path.read_text(encoding="utf-8").splitlines())
 
 
+def _reply(req):
+    # Some empty replies, so rejected records exist too and travel through merge (the merge runs use
+    # `stratified`, which rejects empty output; naive, faithful to Cartridges, keeps it).
+    last = req.messages[-1][1]
+    word = (last.split() or ["nothing"])[-1].strip(".,;:!?\"'")
+    return "" if len(last) % 3 == 0 else f"What does the passage say about the {word}?"
+
+
 def _lm():
-    # Some empty answers, so rejected records exist too and travel through merge.
-    return FakeLM(rules=[("summarise", "")], default=lambda req: "About " + req.messages[-1][1].split()[-1])
+    return FakeLM(default=_reply)
+
+
+MERGED = "stratified"
 
 
 @pytest.fixture
 def shard_run(tmp_path, real_docs):
     """An unsharded run and the same run split 3 ways (in process, so each test stays fast)."""
     whole = tmp_path / "whole.jsonl"
-    generate_records(real_docs, get_strategy("naive"), _lm(), 30, 4, whole, progress=False)
+    generate_records(real_docs, get_strategy(MERGED), _lm(), 30, 4, whole, progress=False)
     parts = []
     for i in range(3):
         part = tmp_path / f"part{i}.jsonl"
-        generate_records(real_docs, get_strategy("naive"), _lm(), 30, 4, part, shard=(i, 3), progress=False)
+        generate_records(real_docs, get_strategy(MERGED), _lm(), 30, 4, part, shard=(i, 3), progress=False)
         parts.append(part)
     return whole, parts
 
@@ -120,7 +130,7 @@ def test_a_missing_shard_is_an_error_unless_partial_is_allowed(tmp_path, shard_r
 def test_shards_of_different_runs_do_not_merge(tmp_path, real_docs, shard_run):
     _, parts = shard_run
     other = tmp_path / "other.jsonl"
-    generate_records(real_docs, get_strategy("naive"), _lm(), 30, 5, other, shard=(1, 3), progress=False)
+    generate_records(real_docs, get_strategy(MERGED), _lm(), 30, 5, other, shard=(1, 3), progress=False)
     with pytest.raises(ConfigError, match="different configurations"):
         merge_shards([parts[0], other, parts[2]], tmp_path / "m.jsonl")
 
@@ -275,9 +285,21 @@ def test_cartridges_export_reads_back_as_conversations(tmp_path, qa_file, fixtur
         assert convo["type"] == "naive"
 
 
-def test_cartridges_export_without_docs_leaves_the_system_prompt_empty(tmp_path, qa_file):
+def test_cartridges_export_takes_the_system_prompt_the_record_carries(tmp_path, qa_file):
     out = tmp_path / "d.parquet"
-    assert export_records(qa_file, "cartridges-parquet", out) == len(list(read_records(qa_file)))
+    records = list(read_records(qa_file))
+    assert export_records(qa_file, "cartridges-parquet", out) == len(records)
+    prompts = [c["system_prompt"] for c in _read_cartridges_parquet(out)]
+    assert prompts == [r["meta"]["answer_prompt"]["system"] for r in records]
+    assert all("<info>" in p for p in prompts)
+
+
+def test_cartridges_export_of_older_records_without_docs_leaves_the_system_prompt_empty(tmp_path, qa_file):
+    older = tmp_path / "older.jsonl"
+    rows = [{**r, "meta": {k: v for k, v in r["meta"].items() if k != "answer_prompt"}} for r in read_records(qa_file)]
+    older.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "d.parquet"
+    assert export_records(older, "cartridges-parquet", out) == len(rows)
     assert {c["system_prompt"] for c in _read_cartridges_parquet(out)} == {""}
 
 
@@ -294,8 +316,10 @@ def test_hf_dataset_export_loads_from_disk(tmp_path, qa_file):
     assert ds[0]["messages"] == records[0]["messages"]
 
 
-def test_rejected_records_export_only_when_asked(tmp_path, qa_file):
-    rejected = rejected_path(qa_file)
+def test_rejected_records_export_only_when_asked(tmp_path, real_docs):
+    out = tmp_path / "qa.jsonl"
+    generate_records(real_docs, get_strategy(MERGED), _lm(), 12, 0, out, progress=False)
+    rejected = rejected_path(out)
     assert len(list(read_records(rejected))) > 0
     with pytest.raises(InputError, match="no kept records"):
         export_records(rejected, "openai", tmp_path / "r.jsonl")

@@ -37,11 +37,21 @@ def test_records_are_written_with_provenance(tmp_path, real_docs):
 
 def test_rejected_pairs_go_to_the_side_file(tmp_path, real_docs):
     out = tmp_path / "qa.jsonl"
-    summary = generate_records(real_docs, get_strategy("naive"), FakeLM(default=""), 4, 0, out, progress=False)
+    # stratified rejects empty output (naive, faithful to Cartridges, keeps it: see the test below).
+    summary = generate_records(real_docs, get_strategy("stratified"), FakeLM(default=""), 4, 0, out, progress=False)
     assert summary.kept == 0 and summary.rejected == 4
     assert summary.rejected_by == {"format": 4}  # empty output fails the format check first
     rejected = list(read_records(rejected_path(out)))
     assert len(rejected) == 4 and all(not r["kept"] for r in rejected)
+
+
+def test_naive_keeps_empty_output_as_cartridges_does_and_says_so(tmp_path, real_docs):
+    out = tmp_path / "qa.jsonl"
+    summary = generate_records(real_docs, get_strategy("naive"), FakeLM(default=""), 4, 0, out, progress=False)
+    assert summary.kept == 4 and summary.rejected == 0
+    rows = list(read_records(out))
+    assert all(r["question"] == "" and r["answer"] == "" for r in rows)
+    assert all(r["decisions"][-1]["reason"].startswith("empty question and answer kept") for r in rows)
 
 
 def test_existing_output_needs_resume_or_overwrite(tmp_path, real_docs):

@@ -96,9 +96,9 @@ def test_bad_records_name_the_file_and_line(tmp_path):
     path.write_text('{"question": "Q?", "answer": "A"}\n{"messages": [{"role": "user", "content": "Q?"}]}\n')
     with pytest.raises(InputError, match=r"bad.jsonl:2"):
         load_rows(path)
+    # An empty answer (naive keeps empty model output, as Cartridges does) is trained as it came.
     path.write_text('{"question": "Q?", "answer": "  "}\n')
-    with pytest.raises(InputError, match="empty"):
-        load_rows(path)
+    assert load_rows(path)[0]["completion"][0]["content"] == "  "
     path.write_text('{"question": "Q?", "answer": "A", "kept": false}\n')
     with pytest.raises(InputError, match="no kept"):
         load_rows(path)

@@ -159,25 +159,35 @@ def test_generation_oversamples_until_the_budget_is_kept(xquad_paragraphs, tmp_p
     replies = iter(range(10_000))
 
     def every_third_question_empty(req):
-        # Naive rejects a pair without a question; the fake teacher fails one question in three.
+        # stratified rejects a pair without a question (naive keeps it, as Cartridges does, so it is never topped
+        # up); the fake teacher fails one question in three.
         return "" if next(replies) % 3 == 0 else "What does the passage say about the team?"
 
     lm = FakeLM(default=every_third_question_empty)
     result = generate_kept(
         docs,
-        get_strategy("naive"),
+        get_strategy("stratified"),
         lm,
         12,
         0,
         tmp_path / "gen",
         "fake",
-        "naive",
+        "stratified",
         max_oversample=3.0,
         progress=False,
     )
     assert result.kept >= 12 and result.attempts >= 2 and result.rejected > 0
     assert result.planned == result.kept + result.rejected
     assert result.usage["requests"] == lm.usage.requests and len(result.files) == result.attempts
+
+
+def test_naive_is_never_topped_up(xquad_paragraphs, tmp_path):
+    from robustqa.registry import get_strategy
+
+    docs = [Document(i, t) for i, t in xquad_paragraphs[:3]]
+    lm = FakeLM(default="")  # every reply empty: naive keeps the pairs, as Cartridges does
+    result = generate_kept(docs, get_strategy("naive"), lm, 6, 0, tmp_path / "gen", "fake", "naive", progress=False)
+    assert (result.attempts, result.planned, result.kept, result.rejected) == (1, 6, 6, 0)
 
 
 def test_experiment_file_errors(tmp_path, fixture_data, tiny_model):

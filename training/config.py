@@ -15,6 +15,7 @@ from robustqa.config_base import ConfigBase, option
 from robustqa.errors import ConfigError
 
 METHODS = ("full", "lora")
+OBJECTIVES = ("sft", "distill")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -22,6 +23,7 @@ DEVICES = ("auto", "cpu", "cuda")
 class TrainConfig(ConfigBase):
     """Configuration of `robustqa train` (and of every student in `robustqa compare`).
 
+    Objective: objective (sft or distill).
     Model: base, method, lora_r, lora_alpha, lora_dropout, lora_target_modules, merge_lora.
     Schedule: epochs, max_steps, learning_rate, lr_scheduler, warmup_ratio, weight_decay, batch_size,
     grad_accumulation, max_length, seed.
@@ -35,6 +37,12 @@ class TrainConfig(ConfigBase):
         None,
         "Local Hugging Face model directory of the student before training "
         "(null: the embedded SmolLM2-135M-Instruct, converted once to a cached directory).",
+    )
+    objective: str = option(
+        "sft",
+        "'sft': cross-entropy on the answer tokens (TRL); 'distill': Cartridges' context distillation, towards the "
+        "teacher's stored top-k logprobs of each answer token (records generated with --teacher-logprobs K; the "
+        "student must share the teacher's tokenizer; the mass below the cut is dropped, as in Cartridges).",
     )
     method: str = option("full", "'full' fine-tuning of every weight, or 'lora' adapters (peft).")
     lora_r: int = option(16, "lora: rank of the adapter matrices.")
@@ -63,6 +71,8 @@ class TrainConfig(ConfigBase):
     device: str = option("auto", "'cpu', 'cuda', or 'auto' (a GPU when one is visible, else the CPU).")
 
     def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         checks = [

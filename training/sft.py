@@ -85,8 +85,7 @@ def record_to_row(record: Mapping[str, Any], where: str) -> dict[str, list[dict[
             raise InputError(f"{where}: every message needs a `role` and a string `content`")
     if messages[-1]["role"] != "assistant":
         raise InputError(f"{where}: the last message must be the assistant's, got {messages[-1]['role']!r}")
-    if not messages[-1]["content"].strip() or not any(m["content"].strip() for m in messages[:-1]):
-        raise InputError(f"{where}: empty question or answer")
+    # An empty turn is trained as it is: naive keeps empty model output, as Cartridges does, and trains on it.
     prompt = [{"role": m["role"], "content": m["content"]} for m in messages[:-1]]
     return {"prompt": prompt, "completion": [{"role": "assistant", "content": messages[-1]["content"]}]}
 
@@ -198,6 +197,10 @@ def train_student(
 ) -> TrainResult:
     """Fine-tune `config.base` on the kept QA records; save model, tokenizer, config and log to `out_dir`."""
     config = config or TrainConfig()
+    if config.objective == "distill":
+        from .distill import train_distill
+
+        return train_distill(records, config, out_dir, progress)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     trainer = make_trainer(records, config, out_dir, progress)

@@ -13,6 +13,7 @@ from robustqa.io.lock import lock_path
 from robustqa.io.outputs import refuse_overlap, require_file_path
 from robustqa.keyvalue import parse_pairs
 from robustqa.lm.factory import make_lm
+from robustqa.model_tokenizer import fill_model_tokenizer
 from robustqa.paths import response_cache_path
 from robustqa.runner import generate_records, manifest_path, rejected_path
 
@@ -39,6 +40,11 @@ def generate(
     resume: bool = typer.Option(False, "--resume", help="Continue a killed run: finished items are skipped."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not use the SQLite response cache."),
+    teacher_logprobs: int | None = typer.Option(
+        None,
+        "--teacher-logprobs",
+        help="K: store the teacher's answer token ids and top-K logprobs per kept record (Cartridges: 20).",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     params: list[str] = typer.Option(
         [],
@@ -59,6 +65,7 @@ def generate(
         "base_url": base_url,
         "shard": shard,
         "batch_size": batch_size,
+        "teacher_logprobs": teacher_logprobs,
     }
     for key, value in overrides.items():
         if value is not None:
@@ -75,6 +82,7 @@ def generate(
     # the config here, the documents in the runner's first pass (they are streamed, never loaded all at once).
     cfg.validate()
     strat = cfg.build_strategy()
+    teacher = cfg.teacher_settings()
     documents = DocumentSource(paths)
     require_file_path(out)
     outputs = [out, rejected_path(out), manifest_path(out), lock_path(out)]
@@ -90,6 +98,10 @@ def generate(
         max_retries=cfg.max_retries,
         timeout=cfg.timeout,
     )
+    note = fill_model_tokenizer(cfg, lm)  # chunk sizes count the model's tokens, as Cartridges' do
+    if note:
+        typer.echo(note)  # stdout: a note, not an error (stderr keeps one line per error)
+    strat = cfg.build_strategy()
     fingerprint = cfg.fingerprint(strat, lm.model_id)
     try:
         summary = generate_records(
@@ -107,6 +119,7 @@ def generate(
             fingerprint=fingerprint,
             config=_config_dict(cfg),
             progress=progress,
+            teacher=teacher,
         )
     finally:
         lm.close()

@@ -13,6 +13,9 @@ def train(
     out: Path = typer.Option(..., "--out", "-o", help="Output dir: model, tokenizer, config, log."),
     config: Path | None = typer.Option(None, "--config", "-c", help="YAML file of TrainConfig fields."),
     method: str | None = typer.Option(None, "--method", help="full or lora (overrides the config)."),
+    objective: str | None = typer.Option(
+        None, "--objective", help="sft, or distill: towards the teacher top-k logprobs (--teacher-logprobs K)."
+    ),
     epochs: float | None = typer.Option(None, "--epochs", help="Training epochs (overrides the config)."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after N optimizer steps."),
     seed: int | None = typer.Option(None, "--seed", help="Training seed (overrides the config)."),
@@ -23,7 +26,14 @@ def train(
     from robustqa.training.sft import train_student
 
     cfg = TrainConfig.from_yaml(config) if config else TrainConfig()
-    overrides = {"base": base, "method": method, "epochs": epochs, "max_steps": max_steps, "seed": seed}
+    overrides = {
+        "base": base,
+        "method": method,
+        "objective": objective,
+        "epochs": epochs,
+        "max_steps": max_steps,
+        "seed": seed,
+    }
     data = {**cfg.to_dict(), **{k: v for k, v in overrides.items() if v is not None}}
     cfg = TrainConfig.from_dict(data, source="command line")
     result = train_student(qa, cfg, out, progress=progress)

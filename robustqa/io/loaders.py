@@ -1,4 +1,5 @@
-"""Document loaders: .txt, .md, .html/.htm, .jsonl (`id`, `text`) and SQuAD .json, each optionally gzipped.
+"""Document loaders: .txt, .md, .html/.htm, .jsonl (`id`, `text`) and SQuAD .json, each optionally gzipped;
+other plain-text files (.tex, .rst, .py, ... : `PLAIN_TEXT_EXTENSIONS`) load as text.
 
 A file named explicitly must have a supported extension; inside a directory (walked in sorted order) other
 files are skipped and counted in a log message. Ids are stable: the file's path relative to the directory it
@@ -43,6 +44,13 @@ FORMATS = {
     ".jsonl": "jsonl",
     ".json": "squad",
 }
+# Other plain-text files (LaTeX, reStructuredText, source code, config and data files) load as text, as
+# Cartridges' text and directory resources read them.
+PLAIN_TEXT_EXTENSIONS = (
+    ".tex .rst .org .adoc .asciidoc .markdown .text .bib .py .c .h .cc .cpp .hpp .java .js .ts .go .rs .rb .sh "
+    ".r .jl .sql .csv .tsv .yaml .yml .toml .ini .cfg .xml .log"
+).split()
+FORMATS.update({ext: "text" for ext in PLAIN_TEXT_EXTENSIONS if ext not in FORMATS})
 SUPPORTED_EXTENSIONS = tuple(sorted(FORMATS)) + tuple(sorted(ext + ".gz" for ext in FORMATS))
 
 

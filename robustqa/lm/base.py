@@ -37,6 +37,9 @@ class GenerationParams:
     n: int = 1
     seed: int | None = None
     top_p: float = 1.0
+    # Extra chat-template arguments, e.g. (("enable_thinking", False),): local backends pass them to the tokenizer's
+    # chat template, OpenAI-compatible servers get them as `chat_template_kwargs` (vLLM, SGLang).
+    chat_template_kwargs: tuple[tuple[str, Any], ...] = ()
 
     def with_(self, **changes: Any) -> GenerationParams:
         return replace(self, **changes)
@@ -124,10 +127,19 @@ class ScoreRequest:
     continuation: str
     end_turn: bool = True
     top_k: int = 0
+    chat_template_kwargs: tuple[tuple[str, Any], ...] = ()  # as in GenerationParams: the prompt's template arguments
 
     @classmethod
-    def of(cls, messages: Sequence[Message], continuation: str, end_turn: bool = True, top_k: int = 0) -> ScoreRequest:
-        return cls(tuple((m["role"], m["content"]) for m in messages), continuation, end_turn, top_k)
+    def of(
+        cls,
+        messages: Sequence[Message],
+        continuation: str,
+        end_turn: bool = True,
+        top_k: int = 0,
+        chat_template_kwargs: tuple[tuple[str, Any], ...] = (),
+    ) -> ScoreRequest:
+        messages_ = tuple((m["role"], m["content"]) for m in messages)
+        return cls(messages_, continuation, end_turn, top_k, chat_template_kwargs)
 
     @property
     def message_dicts(self) -> list[Message]:

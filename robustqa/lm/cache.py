@@ -5,7 +5,8 @@ The key is the SHA-256 of (backend, model_id, messages, every generation paramet
 so a change to any of them is a miss. Hits come back with `cached=True`; misses go to the inner backend in
 one batch, and its answers are committed as soon as that batch returns (a killed run keeps them). When a
 batch fails part way (`PartialBatchError`), the requests that did finish are still stored before the error
-propagates. SQLite in WAL mode lets several processes share one file; a lock makes one instance safe across
+propagates. Teacher-forced scores (`score`) are cached the same way, keyed by the whole score request.
+SQLite in WAL mode lets several processes share one file; a lock makes one instance safe across
 threads.
 """
 
@@ -35,14 +36,32 @@ CREATE TABLE IF NOT EXISTS responses (
     created REAL NOT NULL
 )
 """
+# Teacher-forced scores (robustqa.teacher_logprobs' top-k rows are what a killed run would otherwise recompute).
+_SCORE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS scores (
+    key TEXT PRIMARY KEY,
+    backend TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    score TEXT NOT NULL,
+    created REAL NOT NULL
+)
+"""
+
+
+def score_key(backend: str, model_id: str, request: ScoreRequest) -> str:
+    payload = {"backend": backend, "model_id": model_id, "request": asdict(request)}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def cache_key(backend: str, model_id: str, request: ChatRequest) -> str:
+    params = asdict(request.params)
+    if not params["chat_template_kwargs"]:  # absent unless set, so keys written before the field existed still hit
+        del params["chat_template_kwargs"]
     payload = {
         "backend": backend,
         "model_id": model_id,
         "messages": [list(m) for m in request.messages],
-        "params": asdict(request.params),
+        "params": params,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
@@ -62,6 +81,7 @@ class CachedLM(LM):
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30.0)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(_SCHEMA)
+            self._db.execute(_SCORE_SCHEMA)
             self._db.commit()
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"response cache {self.path}: cannot open it as SQLite: {exc}") from exc
@@ -74,8 +94,28 @@ class CachedLM(LM):
         return self.inner.scoring_unsupported_reason()
 
     def _score(self, requests: list[ScoreRequest]) -> list[Score]:
-        # Scores are cheap next to generation (one forward pass, no sampling), so they are not cached.
-        return self.inner.score(requests)
+        # Cached like completions (a rerun of a killed batch does not pay for its teacher logprobs twice).
+        keys = [score_key(self.backend, self.model_id, r) for r in requests]
+        with self._lock:
+            rows = [self._db.execute("SELECT score FROM scores WHERE key = ?", (k,)).fetchone() for k in keys]
+        found: list[Score | None] = [None if row is None else Score(**json.loads(row[0])) for row in rows]
+        missing = [i for i, s in enumerate(found) if s is None]
+        with self._lock:
+            self.hits += len(requests) - len(missing)
+            self.misses += len(missing)
+        if missing:
+            fresh = self.inner.score([requests[i] for i in missing])
+            now = time.time()
+            stored = [
+                (keys[i], self.backend, self.model_id, json.dumps(asdict(s)), now)
+                for i, s in zip(missing, fresh, strict=True)
+            ]
+            with self._lock:
+                self._db.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?)", stored)
+                self._db.commit()
+            for i, s in zip(missing, fresh, strict=True):
+                found[i] = s
+        return [s for s in found if s is not None]
 
     def __getattr__(self, name: str) -> Any:
         # Backend-specific extras (tokenizer, stats, load) pass through to the wrapped backend.

@@ -139,7 +139,9 @@ class HFLM(LM):
             return [c for c in out if c is not None]
 
     def _render(self, req: ChatRequest) -> str:
-        return self.tokenizer.apply_chat_template(req.message_dicts, tokenize=False, add_generation_prompt=True)
+        return self.tokenizer.apply_chat_template(
+            req.message_dicts, tokenize=False, add_generation_prompt=True, **dict(req.params.chat_template_kwargs)
+        )
 
     def _generate_batch(self, batch: list[ChatRequest], params: GenerationParams, seed: int | None) -> list[Completion]:
         import torch
@@ -181,7 +183,7 @@ class HFLM(LM):
             for row in rows.tolist():
                 used = _until_stop(row, stops)
                 counted += len(used)
-                texts.append(tok.decode(used, skip_special_tokens=True).strip())
+                texts.append(tok.decode(used, skip_special_tokens=True))  # raw: callers decide what to strip
             if not sample:
                 texts = texts * params.n
             out.append(Completion(texts, prompt_tokens=int(lengths[b]), completion_tokens=counted))
@@ -191,7 +193,9 @@ class HFLM(LM):
     def score_ids(self, req: ScoreRequest) -> tuple[list[int], list[int]]:
         """The prompt's and the continuation's token ids, as `score` feeds them to the model."""
         tok = self.tokenizer
-        prompt = tok.apply_chat_template(req.message_dicts, tokenize=False, add_generation_prompt=True)
+        prompt = tok.apply_chat_template(
+            req.message_dicts, tokenize=False, add_generation_prompt=True, **dict(req.chat_template_kwargs)
+        )
         prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"]
         cont_ids = tok(req.continuation, add_special_tokens=False)["input_ids"]
         if req.end_turn:

@@ -131,6 +131,8 @@ class OpenAILM(LM):
                 "max_tokens": p.max_tokens,
                 "top_p": p.top_p,
             }
+            if p.chat_template_kwargs:
+                body["chat_template_kwargs"] = dict(p.chat_template_kwargs)
             if p.seed is not None:
                 # A re-ask with the same seed would repeat the first samples; shift it deterministically.
                 body["seed"] = p.seed + len(texts)
@@ -145,7 +147,7 @@ class OpenAILM(LM):
                 if not isinstance(content, str):
                     reason = choice.get("finish_reason") if isinstance(choice, dict) else None
                     raise self._failed(f"{self.url} returned a choice without text content (finish_reason={reason!r})")
-                texts.append(content.strip())
+                texts.append(content)  # raw: callers decide what to strip
             usage = data.get("usage") or {}
             prompt_tokens += int(usage.get("prompt_tokens") or 0)
             completion_tokens += int(usage.get("completion_tokens") or 0)
