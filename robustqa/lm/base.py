@@ -28,6 +28,15 @@ from robustqa.errors import BackendError
 Message = dict[str, str]
 
 
+def as_tuples(messages: Sequence[Message]) -> tuple[tuple[str, str], ...]:
+    """Chat messages as hashable (role, content) pairs, the form requests hold them in."""
+    return tuple((m["role"], m["content"]) for m in messages)
+
+
+def as_dicts(messages: Sequence[tuple[str, str]]) -> list[Message]:
+    return [{"role": r, "content": c} for r, c in messages]
+
+
 @dataclass(frozen=True)
 class GenerationParams:
     """Sampling parameters of one request. temperature 0 means greedy decoding."""
@@ -52,11 +61,11 @@ class ChatRequest:
 
     @classmethod
     def of(cls, messages: Sequence[Message], **params: Any) -> ChatRequest:
-        return cls(tuple((m["role"], m["content"]) for m in messages), GenerationParams(**params))
+        return cls(as_tuples(messages), GenerationParams(**params))
 
     @property
     def message_dicts(self) -> list[Message]:
-        return [{"role": r, "content": c} for r, c in self.messages]
+        return as_dicts(self.messages)
 
 
 @dataclass
@@ -138,12 +147,11 @@ class ScoreRequest:
         top_k: int = 0,
         chat_template_kwargs: tuple[tuple[str, Any], ...] = (),
     ) -> ScoreRequest:
-        messages_ = tuple((m["role"], m["content"]) for m in messages)
-        return cls(messages_, continuation, end_turn, top_k, chat_template_kwargs)
+        return cls(as_tuples(messages), continuation, end_turn, top_k, chat_template_kwargs)
 
     @property
     def message_dicts(self) -> list[Message]:
-        return [{"role": r, "content": c} for r, c in self.messages]
+        return as_dicts(self.messages)
 
 
 @dataclass
