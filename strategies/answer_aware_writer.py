@@ -23,6 +23,7 @@ one prompt per checked question.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -80,7 +81,7 @@ class AnswerAwareQuestionWriter(QuestionWriter):
         templates: bool = True,
         round_trip: str = "auto",
         max_candidates: int = 6,
-        retarget_margin: float = 1.0,
+        retarget_margin: float = 2.0,
         min_overlap: int = 2,
         duplicate_jaccard: float = 0.8,
         min_words: int = 4,
@@ -239,19 +240,47 @@ class RoundTrip:
 
     def verdict(self, margin: float) -> tuple[AnswerSpan | None, str | None]:
         """The answer the question gets, or why it gets none. The planned span when the teacher ranks it first
-        and the question does not say it; else the teacher's first choice, when it leads the next by `margin`
-        nats (the question asks for another span of the target than planned: retargeted)."""
-        if not self.ranked:
-            return None, "round trip: the question leaves no candidate span open"
-        top_lp, top = self.ranked[0]
+        among the spans of the kind the question asks for (`answer_types`) and the question does not say it;
+        else the teacher's first choice of that kind, when it leads the next by `margin` nats (the question asks
+        for another span than planned: retargeted). The teacher's ranking alone is weak evidence, so a retarget
+        needs both the answer type and a clear lead."""
+        fitting = [(lp, a) for lp, a in self.ranked if a.kind in answer_types(self.question)]
+        if not fitting:
+            return None, f"round trip: no open span of the kind the question asks for ({_kinds(self.question)})"
+        top_lp, top = fitting[0]
         said = contains_answer(self.question, self.planned.text)
         if top == self.planned and not said:
             return top, None
-        lead = top_lp - self.ranked[1][0] if len(self.ranked) > 1 else float("inf")
+        lead = top_lp - fitting[1][0] if len(fitting) > 1 else float("inf")
         if lead >= margin:
             return top, None
         why = "says its planned answer" if said else f"ranks the planned answer below {top.text!r}"
         return None, f"round trip: the question {why}, and the teacher's first choice leads by {lead:.2f} < {margin}"
+
+
+# Which kinds of span a question asks for, by its question word (after the answer-type heuristics of classic QA
+# systems). A whole sentence answers no model-written question: the question would restate it.
+_TYPED = (
+    (re.compile(r"\b(who|whom|whose)\b|\bname of\b|\bwhat (?:is|was) (?:his|her|its|their) name\b", re.I), ("name",)),
+    (re.compile(r"\bhow (many|much|long|old|far|large|big|high)\b|\bwhat (number|percentage|amount)\b", re.I),
+     ("number",)),
+    (re.compile(r"\bwhen\b|\bwhat (year|date|day|month|time)\b|\bin which year\b", re.I), ("date", "number")),
+    (re.compile(r"\bwhere\b", re.I), ("name", "phrase")),
+    (re.compile(r"\b(why|how)\b", re.I), ("phrase", "clause")),
+)  # fmt: skip
+_ANY = ("number", "date", "name", "phrase", "clause")
+
+
+def answer_types(question: str) -> tuple[str, ...]:
+    """The span kinds that can answer `question` (the first question word that says, else any but a sentence)."""
+    for pattern, kinds in _TYPED:
+        if pattern.search(question):
+            return kinds
+    return _ANY
+
+
+def _kinds(question: str) -> str:
+    return ", ".join(answer_types(question))
 
 
 def rank_options(planned: AnswerSpan | None, candidates: Sequence[AnswerSpan], question: str) -> list[AnswerSpan]:

@@ -9,8 +9,9 @@ The first step that succeeds gives the answer, and its name is the record's `met
 2. `extractive-snapped`: the samples' claims (their words beyond the question) snapped to the best-matching run
    of the target's words (`answer_spans.snap`); kept when the best match reaches `min_snap` and, with k >= 2
    samples, at least `min_agreement` of the samples snap onto overlapping spans (consistency of snapped spans);
-3. `extractive-scored` (backends that can score): the span among the target's candidate spans that the teacher
-   scores highest as the answer to the question, with the target sentence in context;
+3. `extractive-scored` (backends that can score): the span among the target's candidate spans of the kind the
+   question asks for (a name for "who", a number for "how many": `answer_aware_writer.answer_types`) that the
+   teacher scores highest as the answer to the question, with the target sentence in context;
 4. `extractive-planned`: the span the question was written for (answer-aware and template questions);
 5. `target-sentence`: the whole target sentence.
 A template question skips 1 to 3: it is answered by its planned span by construction.
@@ -36,7 +37,7 @@ from robustqa.errors import ConfigError
 from robustqa.lm.base import LM, ScoreRequest, require_scoring
 from robustqa.types import AnswerSpan, Decision, Document
 
-from .answer_aware_writer import SCORE_PROMPT, answer_messages, rank_options
+from .answer_aware_writer import SCORE_PROMPT, answer_messages, answer_types, rank_options
 from .answer_spans import candidate_spans, overlap, snap
 from .consistency import Consistency
 from .question_checks import contains_answer
@@ -228,6 +229,7 @@ class GroundedAnswer(QAFilter):
         for cand in candidates:
             assert cand.item.target is not None
             options = rank_options(cand.planned, candidate_spans(cand.item.target, self.max_candidates), cand.question)
+            options = [a for a in options if a.kind in answer_types(cand.question)]
             options_of.append(options)
             messages = answer_messages(self.score_prompt, cand.item.target.text, cand.question)
             requests.extend(ScoreRequest.of(messages, a.text) for a in options)

@@ -127,8 +127,13 @@ def test_template_questions_are_grammatical_and_do_not_contain_their_answer():
 # -- the answer-aware writer ---------------------------------------------------------------------------------------
 
 
-def _item(seed: int = 7) -> WorkItem:
-    return WorkItem("i", "d", 0, seed, (0, len(DOC.text)), SPAN)
+def _item(seed: int = 7, round_no: int = 0) -> WorkItem:
+    return WorkItem("i", "d", 0, seed, (0, len(DOC.text)), SPAN, meta={"round": round_no})
+
+
+def _planned(writer: AnswerAwareQuestionWriter, text: str) -> WorkItem:
+    """An item whose planned answer is `text` (later rounds on one target plan other spans)."""
+    return next(_item(7, r) for r in range(20) if writer._plan(_item(7, r))[0].text == text)
 
 
 def test_answer_aware_writer_asks_for_the_planned_span_and_keeps_a_good_question():
@@ -166,7 +171,7 @@ def test_answer_aware_writer_retries_then_falls_back_to_a_template_and_records_w
 def test_round_trip_retargets_a_question_that_clearly_asks_for_another_span_and_rejects_an_unclear_one():
     # "Who opened ...?" points at Queen Victoria, not at the planned 1859.
     writer = AnswerAwareQuestionWriter(attempts=1, max_candidates=6)
-    item = next(_item(s) for s in range(100) if writer._plan(_item(s))[0].text == "1859")
+    item = _planned(writer, "1859")
     question = "Who opened the Tamar bridge in the year of its opening?"
     clear = FakeLM(default=question, scorer=_prefers("Victoria"))
     [written] = writer.write_questions([item], [DOC.text], {"d": DOC}, clear)
@@ -174,16 +179,22 @@ def test_round_trip_retargets_a_question_that_clearly_asks_for_another_span_and_
     tried = written.meta["question_attempts"][0]
     assert tried["retargeted"]["text"] == "Queen Victoria" and tried["round_trip"][0]["text"] == "Queen Victoria"
 
-    # A teacher that barely prefers another span (0.5 nats) leaves the question without an answer: the template
-    # stands in.
+    # A teacher that barely prefers another name (0.5 nats) over the planned one leaves the question without an
+    # answer: the template stands in.
+    item = _planned(writer, "Queen Victoria")
+
     def barely(req):
         n = len(req.continuation.split()) + 1
-        return [-1.0 if "Victoria" in req.continuation else -1.5] + [0.0] * (n - 1)
+        return [-1.0 if "Tamar" in req.continuation else -1.5] + [0.0] * (n - 1)
 
-    flat = FakeLM(default=question, scorer=barely)
+    flat = FakeLM(default="Who opened the old bridge here?", scorer=barely)
     [written] = writer.write_questions([item], [DOC.text], {"d": DOC}, flat)
-    assert written.source == "template" and written.planned.text == "1859"
+    assert written.source == "template" and written.planned.text == "Queen Victoria"
     assert written.meta["question_attempts"][0]["failure"].startswith("round trip: the question ranks the planned")
+    # A question whose kind no open span has ("how many", with no number left) gets no answer either.
+    none = FakeLM(default="How many people opened the Tamar bridge in 1859?", scorer=overlap_scorer)
+    [written] = writer.write_questions([item], [DOC.text], {"d": DOC}, none)
+    assert written.meta["question_attempts"][0]["failure"].startswith("round trip: no open span of the kind")
 
 
 def _prefers(word: str):
