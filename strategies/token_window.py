@@ -2,7 +2,8 @@
 
 As in Cartridges' TokenChunker: the window length is uniform in [min_tokens, max_tokens], its start uniform over
 the positions where it fits (the whole document when it is shorter). Tokens are regex word pieces
-(`robustqa.segment.word_spans`, indexed by `robustqa.token_index.WordTokens`) unless `tokenizer` names a local Hugging Face tokenizer directory.
+(`robustqa.segment.word_spans`, indexed once per document by `robustqa.token_index.WordTokens`) unless
+`tokenizer` names a local Hugging Face tokenizer directory.
 """
 
 from __future__ import annotations
