@@ -168,8 +168,8 @@ def generate_records(
     every kept record also gets the teacher's token ids and top-k logprobs (`robustqa.teacher_logprobs`)."""
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-    if not 1 <= budget <= MAX_BUDGET:
-        raise ConfigError(f"budget must be between 1 and {MAX_BUDGET:,}, got {budget}")
+    if not 0 <= budget <= MAX_BUDGET:  # 0 plans nothing (the CLI asks for at least 1)
+        raise ConfigError(f"budget must be between 0 and {MAX_BUDGET:,}, got {budget}")
     if teacher is not None:
         require_teacher(lm, teacher)
     t0 = time.perf_counter()
