@@ -2,19 +2,23 @@
 
 - `stratified`: stratified fixed-target selector + targeted question writer + context answerer (greedy).
   LM calls per pair: 2 (question, answer).
-- `robust`: sanitizer + instruction filter (span filters) -> stratified selector -> targeted question
-  writer -> context answerer with k samples from one request -> consistency (majority answer) -> verifier
-  (support in the target, round trip). LM calls per planned pair: 3 requests (question, answer with n=k,
-  round trip); the verifier's round trip is only spent on pairs that passed consistency.
+- `robust`: sanitizer + instruction filter (span filters) -> stratified selector (the target sentence as
+  context) -> answer-aware question writer (the answer span first, the teacher's question for it, checks, a
+  scoring round trip, a template after `question_attempts`) -> context answerer -> grounded answer (the
+  teacher's answer where it verifies, else a span of the target, with a likelihood check). Grounded pairs from
+  any teacher; every record says where its question and answer came from. LM calls per planned pair: 1-2
+  question requests, 1 answer request, and where the backend scores, 1-2 scoring batches of short continuations
+  sharing one prompt. `answer_mode="abstractive"` is the composition before answer spans (targeted questions,
+  consistency and the verifier reject what does not verify).
 
 The same composition in a generate config:
 
     strategy: robust_by_hand
-    selector: {name: stratified, unit: sentence, window: 2}
-    question_writer: {name: targeted}
-    answerer: {name: context, samples: 3, temperature: 0.7}
+    selector: {name: stratified, unit: sentence, window: 0}
+    question_writer: {name: answer_aware, attempts: 2}
+    answerer: {name: context, max_tokens: 48}
     span_filters: [{name: sanitizer}, {name: instruction}]
-    filters: [{name: consistency}, {name: verifier}]
+    filters: [{name: grounded_answer}]
 """
 
 from __future__ import annotations
