@@ -85,6 +85,13 @@ class OpenAILM(LM):
         self._pool: ThreadPoolExecutor | None = None
         self._open_lock = threading.Lock()
 
+    def scoring_unsupported_reason(self) -> str:
+        return (
+            f"the openai backend ({self.model_id} at {self.base_url}) cannot score continuations: robustqa does not "
+            "read prompt log-probabilities from OpenAI-compatible servers yet (use --backend hf or ct2 for a local "
+            "model, or -p scoring=off)"
+        )
+
     def _count(self, key: str) -> None:
         with self._stats_lock:
             self.stats[key] += 1
