@@ -96,7 +96,7 @@ def request_body(model: str, req: ChatRequest) -> dict[str, Any]:
 # -- one pass of N requests ------------------------------------------------------------------------------------
 @dataclass
 class Outcome:
-    text: str | None = None  # stripped, as OpenAILM returns it; None when the request failed
+    text: str | None = None  # raw, as OpenAILM returns it; None when the request failed
     completion_tokens: int = 0
     prompt_tokens: int = 0
     error: str | None = None
@@ -153,7 +153,7 @@ def _parse(data: Any) -> Outcome:
         usage = data.get("usage") or {}
         if not isinstance(content, str):
             return Outcome(error=f"choice without text content: {str(data)[:200]}")
-        return Outcome(content.strip(), int(usage.get("completion_tokens") or 0), int(usage.get("prompt_tokens") or 0))
+        return Outcome(content, int(usage.get("completion_tokens") or 0), int(usage.get("prompt_tokens") or 0))
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         return Outcome(error=f"malformed response ({type(exc).__name__}): {str(data)[:200]}")
 

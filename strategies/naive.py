@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from robustqa.components import Answerer
 from robustqa.lm.base import LM, ChatRequest
 from robustqa.strategy import Strategy
 from robustqa.types import Decision, Document, QARecord, WorkItem
@@ -73,6 +74,14 @@ class NaiveStrategy(Strategy):
             self.chunk_group,
             self.prob_thinking,
         )
+
+    # Parts other tools compose with naive's own answering (benchmarks that feed it other questions or contexts).
+    span_filters: tuple = ()
+
+    @property
+    def answerer(self) -> NaiveAnswerer:
+        """Call B as a component: the same system prompt, limits and thinking control."""
+        return NaiveAnswerer(self.temperature_b, self.max_tokens_b, self.system_prompt_template, self.thinking_control)
 
     def plan(self, doc: Document, n: int, seed: int, fingerprint: str = "") -> list[WorkItem]:
         return self._selector().select(doc, n, seed, [], fingerprint or self.fingerprint())
@@ -138,6 +147,49 @@ class NaiveStrategy(Strategy):
             decisions=[_format_decision(question, answer)],
             meta=meta,
         )
+
+
+class NaiveAnswerer(Answerer):
+    """naive's call B for compositions: system = the context under naive's template, user = the question; thinking
+    from `meta.enable_thinking` (off when absent); the record carries the prompt (`meta.answer_prompt`)."""
+
+    name = "naive_answer"
+
+    def __init__(
+        self,
+        temperature: float = 0.0,
+        max_tokens: int = 1024,
+        system_prompt_template: str = SYSTEM_PROMPT_TEMPLATE,
+        thinking_control: bool = True,
+    ) -> None:
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.system_prompt_template = system_prompt_template
+        self.thinking_control = thinking_control
+
+    def answer(
+        self,
+        items: Sequence[WorkItem],
+        questions: Sequence[str],
+        contexts: Sequence[str],
+        docs: Mapping[str, Document],
+        lm: LM,
+    ) -> list[list[str]]:
+        requests = []
+        for item, question, context in zip(items, questions, contexts, strict=True):
+            system = self.system_prompt_template.format(subcorpus=context)
+            kwargs = (("enable_thinking", bool(item.meta.get("enable_thinking"))),) if self.thinking_control else ()
+            item.meta["answer_prompt"] = {"system": system, "chat_template_kwargs": dict(kwargs)}
+            requests.append(
+                ChatRequest.of(
+                    [{"role": "system", "content": system}, {"role": "user", "content": question}],
+                    temperature=self.temperature,
+                    max_tokens=self.max_tokens,
+                    seed=item.seed,
+                    chat_template_kwargs=kwargs,
+                )
+            )
+        return [c.texts for c in lm.generate(requests)]
 
 
 def _format_decision(question: str, answer: str) -> Decision:
