@@ -102,7 +102,10 @@ def grounded_verdicts(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for row in rows:
         if row["strategy"].partition("@")[0] != "robust" or row["questions_per_sentence"] != 1.0:
             continue
-        naive = next((r for r in rows if r["strategy"] == "naive" and r["questions_per_sentence"] == 1.0), None)
+        naive = next(
+            (r for r in rows if r["strategy"].partition("@")[0] == "naive" and r["questions_per_sentence"] == 1.0),
+            None,
+        )
         figures = {
             "kept_share": row["kept"] / max(row["budget_planned"], 1),
             "coverage": row["coverage"],
