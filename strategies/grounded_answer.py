@@ -16,7 +16,7 @@ The first step that succeeds gives the answer, and its name is the record's `met
 5. `target-sentence`: the whole target sentence.
 A template question skips 1 to 3: it is answered by its planned span by construction.
 
-Then, for a span answer on a backend that can score, the likelihood check: the span must be at least
+Then, for a span answer to a model-written question on a backend that can score, the likelihood check: the span must be at least
 `min_pmi` nats more likely as the answer with the target in context than without it (the pointwise information
 the document adds; an answer the teacher would give anyway is not learned from the document). A pair that fails
 it is rejected, with both log-probabilities in the reason.
@@ -148,7 +148,13 @@ class GroundedAnswer(QAFilter):
         # The likelihood check of span answers.
         pmi: list[tuple[float, float] | None] = [None] * len(candidates)
         if scoring and self.min_pmi is not None:
-            checked = [k for k, c in enumerate(candidates) if resolved[k] and c.answer_span is not None]
+            # A template question holds its whole sentence, so the target adds nothing it does not already say:
+            # the check would measure the template, not the answer.
+            checked = [
+                k
+                for k, c in enumerate(candidates)
+                if resolved[k] and c.answer_span is not None and c.question_source != "template"
+            ]
             for k, lps in zip(checked, self._pmi([candidates[k] for k in checked], lm), strict=True):
                 pmi[k] = lps
         return [self._decision(c, ok, note, lp) for c, ok, note, lp in zip(candidates, resolved, notes, pmi)]
@@ -273,7 +279,13 @@ class GroundedAnswer(QAFilter):
             path += " (" + "; ".join(notes) + ")"
         cand.meta["answer_source"] = cand.answer_source
         if lps is None:
-            return Decision(self.name, 1.0, True, path + ("; likelihood check not measured" if self.min_pmi else ""))
+            if self.min_pmi is None:
+                return Decision(self.name, 1.0, True, path)
+            if cand.question_source == "template":
+                why = "; likelihood check not applicable (a template question holds its sentence)"
+            else:
+                why = "; likelihood check not measured"
+            return Decision(self.name, 1.0, True, path + why)
         with_target, without = lps
         gain = with_target - without
         cand.meta["likelihood"] = {"with_target": round(with_target, 3), "without": round(without, 3)}

@@ -292,3 +292,11 @@ def test_robust_keeps_grounded_pairs_from_a_teacher_that_only_writes_nonsense(tm
         span = row["answer_span"]
         assert text[row["doc_id"]][span["start"] : span["end"]] == row["answer"] == span["text"]
         assert row["target"]["start"] <= span["start"] < span["end"] <= row["target"]["end"]
+
+
+def test_the_likelihood_check_skips_template_questions_which_hold_their_sentence():
+    planned = _cand("x").planned
+    template = _cand("1859", ["1859"], question=template_question(SPAN, planned), source="template")
+    flat = FakeLM(scorer=lambda req: [-1.0] * (len(req.continuation.split()) + 1))
+    [d] = _grounded().judge([template], {"d": DOC}, flat)
+    assert d.kept and "likelihood check not applicable" in d.reason and not flat.score_calls
