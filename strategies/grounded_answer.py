@@ -16,10 +16,10 @@ The first step that succeeds gives the answer, and its name is the record's `met
 5. `target-sentence`: the whole target sentence.
 A template question skips 1 to 3: it is answered by its planned span by construction.
 
-Then, for a span answer to a model-written question on a backend that can score, the likelihood check: the span must be at least
-`min_pmi` nats more likely as the answer with the target in context than without it (the pointwise information
-the document adds; an answer the teacher would give anyway is not learned from the document). A pair that fails
-it is rejected, with both log-probabilities in the reason.
+Then, for a span answer to a model-written question on a backend that can score, the likelihood check: the span
+must be at least `min_pmi` nats more likely as the answer with the target in context than without it (the
+pointwise information the document adds; an answer the teacher would give anyway is not learned from the
+document). A pair that fails it is rejected, with both log-probabilities in the reason.
 
 The pair's decision records the path taken, why earlier steps failed, and the scores; the inner filters'
 decisions ride along in `meta.grounded_answer`. LM calls: the inner verifier's (none with its round trip off),
