@@ -49,7 +49,8 @@ def _reqs(**params) -> list[ChatRequest]:
 
 @pytest.fixture(scope="module")
 def ct2_cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("ct2-cache")
+    # One conversion per session: tests/test_speed_engines.py converts into the same folder.
+    return tmp_path_factory.getbasetemp() / "ct2-cache"
 
 
 @pytest.fixture(scope="module")
