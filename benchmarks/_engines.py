@@ -140,11 +140,18 @@ def replay(lm: CT2LM, log: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def end_to_end(
-    docs: list[Document], strategies: list[Any], names: list[str], engine: str, budget: int, seed: int, tmp: Path
+    docs: list[Document],
+    strategies: list[Any],
+    names: list[str],
+    engine: str,
+    budget: int,
+    seed: int,
+    tmp: Path,
+    threads: int | None = None,
 ) -> list[dict[str, Any]]:
     """Each strategy once on `engine` (the strategy warmed up first on a tiny run, so models it loads are not
     counted); pairs per minute and, on ct2, the replayed limit."""
-    lm = make_lm(engine)
+    lm = make_lm(engine, num_threads=threads)
     rows = []
     for name, strategy in zip(names, strategies, strict=True):
         generate_records(
@@ -179,7 +186,7 @@ def end_to_end(
     return rows
 
 
-def prefix_sharing(docs: list[Document], new_tokens: int) -> dict[str, Any]:
+def prefix_sharing(docs: list[Document], new_tokens: int, threads: int | None = None) -> dict[str, Any]:
     """ct2: one context with 8 questions, with and without the shared prefix passed once; and n=4 samples of one
     prompt as num_hypotheses against 4 separate prompts."""
     context = " ".join(d.text for d in docs)[:2400]
@@ -199,7 +206,7 @@ def prefix_sharing(docs: list[Document], new_tokens: int) -> dict[str, Any]:
     ]
     out: dict[str, Any] = {"context_chars": len(context), "questions": len(reqs), "max_new_tokens": new_tokens}
     for label, sharing in (("shared_prefix", True), ("whole_prompts", False)):
-        lm = CT2LM(prefix_sharing=sharing).load()
+        lm = CT2LM(prefix_sharing=sharing, num_threads=threads).load()
         lm.generate(reqs[:2])
         t = time.perf_counter()
         comps = lm.generate(reqs)
@@ -210,7 +217,7 @@ def prefix_sharing(docs: list[Document], new_tokens: int) -> dict[str, Any]:
         out["prompt_tokens"] = comps[0].prompt_tokens
         lm.close()
     out["speedup"] = round(out["whole_prompts"]["seconds"] / out["shared_prefix"]["seconds"], 3)
-    lm = CT2LM().load()
+    lm = CT2LM(num_threads=threads).load()
     one = reqs[4]
     sampled = ChatRequest(one.messages, one.params.with_(temperature=0.7, n=4))
     separate = [ChatRequest(one.messages, one.params.with_(temperature=0.7, n=1)) for _ in range(4)]

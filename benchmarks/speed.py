@@ -111,9 +111,14 @@ def engines_section(result: dict[str, Any], all_docs: list[Document], args: Any,
     """P6 (tokens/s of each engine at batch 1 and 16), P7 (end to end, and the limit on ct2), P8 (prefix sharing)."""
     engines = [e for e in args.engines.split(",") if e]
     requests = prompts_for(all_docs[:16], args.p5_prompts, args.p5_new_tokens)
-    p6: dict[str, Any] = {"prompts": len(requests), "max_new_tokens": args.p5_new_tokens, "engines": {}}
+    p6: dict[str, Any] = {
+        "prompts": len(requests),
+        "max_new_tokens": args.p5_new_tokens,
+        "threads": args.threads,
+        "engines": {},
+    }
     for engine in engines:
-        lm = make_lm(engine)
+        lm = make_lm(engine, num_threads=args.threads)
         p6["engines"][engine] = {"model": lm.model_id, **throughput(lm, requests)}
         lm.close()
         save()
@@ -126,10 +131,10 @@ def engines_section(result: dict[str, Any], all_docs: list[Document], args: Any,
     result["P7"] = []
     for engine in engines:
         strategies = [get_strategy(n) for n in names]
-        result["P7"].extend(end_to_end(docs, strategies, names, engine, args.e2e_budget, args.seed, tmp))
+        result["P7"].extend(end_to_end(docs, strategies, names, engine, args.e2e_budget, args.seed, tmp, args.threads))
         save()
     if "ct2" in engines:
-        result["P8"] = prefix_sharing(all_docs[:3], args.p5_new_tokens)
+        result["P8"] = prefix_sharing(all_docs[:3], args.p5_new_tokens, args.threads)
         save()
 
 
@@ -248,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--e2e-paragraphs", type=int, default=4, help="P7: paragraphs (documents)")
     ap.add_argument("--e2e-budget", type=int, default=8, help="P7: planned pairs per strategy run")
     ap.add_argument("--skip-engines", action="store_true", help="no P6/P7/P8")
+    ap.add_argument("--threads", type=int, default=None, help="P6/P7/P8: threads per engine (default: every core)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
 

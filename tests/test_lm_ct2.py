@@ -3,7 +3,7 @@ Llama with SmolLM2's tokenizer; plus what is particular to ct2 (conversion cache
 to transformers on a machine without ctranslate2).
 
 ct2 runs here in float32, so its numbers can be held to the hand computation as tightly as hf's; the int8 default
-is compared with hf on the real model in benchmarks/engine_compare.py, not here.
+is compared with hf on the real model by `benchmarks/coverage.py --lm ct2` against `--lm hf`, not here.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def _reqs(**params) -> list[ChatRequest]:
 
 @pytest.fixture(scope="module")
 def ct2_cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("ct2-cache")
+    # One conversion per session: tests/test_speed_engines.py converts into the same folder.
+    return tmp_path_factory.getbasetemp() / "ct2-cache"
 
 
 @pytest.fixture(scope="module")

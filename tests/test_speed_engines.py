@@ -20,8 +20,8 @@ from _engines import record_engine_calls, replay  # noqa: E402
 from robustqa.lm.ct2 import CT2LM  # noqa: E402
 
 
-def test_replay_of_the_recorded_calls_generates_the_same_tokens(tiny_lm_dir, tmp_path):  # noqa: F811
-    lm = CT2LM(tiny_lm_dir, compute_type="float32", cache_dir=tmp_path)
+def test_replay_of_the_recorded_calls_generates_the_same_tokens(tiny_lm_dir, tmp_path_factory):  # noqa: F811
+    lm = CT2LM(tiny_lm_dir, compute_type="float32", cache_dir=tmp_path_factory.getbasetemp() / "ct2-cache")
     log = record_engine_calls(lm)
     msgs = [{"role": "user", "content": "Write one question about the river."}]
     lm.generate([ChatRequest.of(msgs, max_tokens=6), ChatRequest.of(msgs + [], max_tokens=9)])

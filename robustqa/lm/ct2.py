@@ -14,7 +14,8 @@ Token counts are the prompt's ids and the generated ids up to and including the 
 Seeding. CTranslate2 keeps one random generator per worker thread, seeded from `set_random_seed` when that thread
 first samples; setting the seed again later has no effect on existing threads. So a seeded sampled batch runs on
 a freshly created engine (`set_random_seed(seed)` first): the same requests in the same batches give the same
-texts. That costs a model reload (0.1-1 s on 2 cores) per seeded sampled batch, counted as LM time.
+texts. That costs a model reload (0.1-1.7 s measured on 2 shared cores) per seeded sampled batch, counted as
+LM time.
 
 Shared prefixes. Within a batch, requests whose prompts start with the same tokens (one context with several
 questions) pass that prefix as `static_prompt`, which CTranslate2 forwards once for the whole batch (and caches
