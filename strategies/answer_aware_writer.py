@@ -262,7 +262,7 @@ class RoundTrip:
 # systems). A whole sentence answers no model-written question: the question would restate it.
 _TYPED = (
     (re.compile(r"\b(who|whom|whose)\b|\bname of\b|\bwhat (?:is|was) (?:his|her|its|their) name\b", re.I), ("name",)),
-    (re.compile(r"\bhow (many|much|long|old|far|large|big|high)\b|\bwhat (number|percentage|amount)\b", re.I),
+    (re.compile(r"\bhow (many|much|long|old|far|large|big|high)\b|\b(number|percentage|amount|total) of\b", re.I),
      ("number",)),
     (re.compile(r"\bwhen\b|\bwhat (year|date|day|month|time)\b|\bin which year\b", re.I), ("date", "number")),
     (re.compile(r"\bwhere\b", re.I), ("name", "phrase")),
