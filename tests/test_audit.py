@@ -504,7 +504,7 @@ def test_audit_reports_question_and_answer_sources_and_self_answering_questions(
         meta = {} if source_q is None else {"question_source": source_q, "answer_source": source_a}
         rows.append({"doc_id": doc.id, "question": question, "answer": answer,
                      "target": {"start": start, "end": end}, "meta": meta})  # fmt: skip
-    ds = run_audit(write_jsonl(tmp_path / "qa.jsonl", rows), [doc], write_report=False).summary["datasets"][0]
+    ds = run_audit(write_jsonl(tmp_path / "qa.jsonl", rows), [doc]).summary["datasets"][0]
     assert ds["self_answering"]["questions"] == 1
     assert ds["self_answering"]["examples"] == [{"question": "Was the bridge opened in 1859?", "answer": "1859"}]
     assert ds["sources"]["question"] == {

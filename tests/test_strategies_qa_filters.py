@@ -182,10 +182,15 @@ def test_robust_preset_never_targets_or_shows_flagged_spans(xquad_paragraphs):
     kept = [r for r in records if r.kept]
     assert kept, [d.reason for r in records for d in r.decisions if not d.kept]
     filters = {d.filter for d in kept[0].decisions}
-    assert {"format", "consistency", "verifier"} <= filters
-    # 3 requests per pair: question, answer (k samples in one request), round trip for the pairs still kept.
+    assert {"format", "grounded_answer"} <= filters
+    # One answer request per pair with a question, its k samples in one request; the inner consistency filter
+    # and verifier decide the abstractive answers (their decisions ride along in the record's meta).
     answer_requests = [req for req in lm.calls if req.params.n == 3]
     assert len(answer_requests) == len(items)
+    for r in kept:
+        assert r.meta["question_source"] in ("model", "template") and r.meta["answer_source"]
+        if "grounded_answer" in r.meta:  # abstractive answers were judged by the inner filters
+            assert {d["filter"] for d in r.meta["grounded_answer"]["inner"]} <= {"consistency", "verifier"}
 
 
 def test_components_build_from_yaml_style_specs():

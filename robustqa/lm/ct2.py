@@ -249,7 +249,7 @@ class CT2LM(LM):
             seqs = [list(s) for s in res.sequences_ids]
             if len(seqs) != (params.n if sample else 1):
                 raise BackendError(f"ct2 backend: asked for {params.n} samples, the engine returned {len(seqs)}")
-            texts = [tok.decode(s, skip_special_tokens=True).strip() for s in seqs]
+            texts = [tok.decode(s, skip_special_tokens=True) for s in seqs]  # raw, as hf returns it
             counted = sum(len(s) for s in seqs)
             if not sample:
                 texts = texts * params.n
