@@ -78,6 +78,7 @@ def make_robust(
     scoring: str = "auto",
     min_snap: float = 0.6,
     min_pmi: float | None = 1.0,
+    retarget_margin: float | None = None,
     use_embeddings: bool = True,
     instruction_threshold: float = 0.5,
     attempts: int = 1,
@@ -94,6 +95,7 @@ def make_robust(
         snapped spans alike.
     round_trip: the verifier re-answers from the target (one more request per pair); default on only in
         "abstractive" mode. The answer-aware writer's own round trip (scoring) is `scoring`.
+    retarget_margin: see the answer-aware writer (off: a question must round-trip to its planned span).
     scoring: "auto" uses the backend's scoring when it has it (round trip of the questions, span choice, the
         likelihood check); "require" fails at start-up without it; "off" never scores.
     `use_embeddings` switches MiniLM on for the instruction filter, verifier and consistency; `attempts` > 1 asks
@@ -124,7 +126,11 @@ def make_robust(
         ]
     if question_writer == "answer_aware":
         writer = AnswerAwareQuestionWriter(
-            attempts=question_attempts, templates=templates, round_trip=scoring, retry_temperature=0.7
+            attempts=question_attempts,
+            templates=templates,
+            round_trip=scoring,
+            retry_temperature=0.7,
+            retarget_margin=retarget_margin,
         )
     else:
         writer = TargetedQuestionWriter(temperature=question_temperature)

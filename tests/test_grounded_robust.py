@@ -170,7 +170,7 @@ def test_answer_aware_writer_retries_then_falls_back_to_a_template_and_records_w
 
 def test_round_trip_retargets_a_question_that_clearly_asks_for_another_span_and_rejects_an_unclear_one():
     # "Who opened ...?" points at Queen Victoria, not at the planned 1859.
-    writer = AnswerAwareQuestionWriter(attempts=1, max_candidates=6)
+    writer = AnswerAwareQuestionWriter(attempts=1, max_candidates=6, retarget_margin=2.0)
     item = _planned(writer, "1859")
     question = "Who opened the Tamar bridge in the year of its opening?"
     clear = FakeLM(default=question, scorer=_prefers("Victoria"))
@@ -188,6 +188,11 @@ def test_round_trip_retargets_a_question_that_clearly_asks_for_another_span_and_
         return [-1.0 if "Tamar" in req.continuation else -1.5] + [0.0] * (n - 1)
 
     flat = FakeLM(default="Who opened the old bridge here?", scorer=barely)
+    # (and by default no question is retargeted, however clear the preference)
+    year = _planned(writer, "1859")
+    [default] = AnswerAwareQuestionWriter(attempts=1).write_questions([year], [DOC.text], {"d": DOC}, clear)
+    assert default.source == "template"
+    assert default.meta["question_attempts"][0]["failure"].startswith("round trip: the question")
     [written] = writer.write_questions([item], [DOC.text], {"d": DOC}, flat)
     assert written.source == "template" and written.planned.text == "Queen Victoria"
     assert written.meta["question_attempts"][0]["failure"].startswith("round trip: the question ranks the planned")
