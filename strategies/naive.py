@@ -133,6 +133,9 @@ class NaiveStrategy(Strategy):
         meta["answer_prompt"] = {"system": system, "chat_template_kwargs": kwargs}
         meta["item_seed"] = item.seed
         meta["index"] = item.index
+        # Where the pair came from, as every strategy records it: both turns are the model's free text.
+        meta["question_source"] = "model"
+        meta["answer_source"] = "abstractive"
         return QARecord(
             id=item.id,
             doc_id=item.doc_id,
