@@ -99,6 +99,14 @@ def test_run_returns_one_record_per_item_with_provenance(name, real_docs):
         assert row["strategy"] == strategy.name
         assert row["messages"][0]["role"] == "user" and row["messages"][1]["role"] == "assistant"
         assert all({"filter", "score", "kept", "reason"} <= set(d) for d in row["decisions"])
+        # Where the question and the answer came from; a span answer carries its exact offsets.
+        assert row["meta"]["question_source"] in ("model", "template")
+        assert row["meta"]["answer_source"] in (
+            "abstractive", "extractive-snapped", "extractive-scored", "extractive-planned", "target-sentence"
+        )  # fmt: skip
+        if "answer_span" in row:
+            span = row["answer_span"]
+            assert docs[row["doc_id"]].text[span["start"] : span["end"]] == span["text"] == row["answer"]
         if not row["kept"]:
             assert any(not d["kept"] and d["reason"] for d in row["decisions"])
 
