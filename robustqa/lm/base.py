@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -238,3 +238,25 @@ def require_scoring(lm: LM, who: str) -> None:
     """Fail at start-up, on one line, when `who` (a component) needs scoring and the backend cannot score."""
     if not lm.can_score:
         raise ScoringUnsupported(f"{who} needs scoring, but {lm.scoring_unsupported_reason()}")
+
+
+def generate_in_batches(
+    requests: Sequence[ChatRequest],
+    batch_size: int,
+    generate_batch: Callable[[list[ChatRequest], GenerationParams, int | None], list[Completion]],
+) -> list[Completion]:
+    """Local engines' batching: requests with equal sampling parameters (the seed aside) share batches of at most
+    `batch_size` sequences (n samples per prompt mean fewer prompts per batch); a batch is seeded from its first
+    request's seed. Completions come back in request order."""
+    out: list[Completion | None] = [None] * len(requests)
+    groups: dict[GenerationParams, list[int]] = {}
+    for i, req in enumerate(requests):
+        groups.setdefault(req.params.with_(seed=None), []).append(i)
+    for params, indices in groups.items():
+        per_batch = max(1, batch_size // (1 if params.temperature == 0 else params.n))
+        for start in range(0, len(indices), per_batch):
+            chunk = indices[start : start + per_batch]
+            comps = generate_batch([requests[i] for i in chunk], params, requests[chunk[0]].params.seed)
+            for i, comp in zip(chunk, comps, strict=True):
+                out[i] = comp
+    return [c for c in out if c is not None]

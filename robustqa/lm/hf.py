@@ -22,7 +22,7 @@ from typing import Any
 
 from robustqa.errors import BackendError, ConfigError
 
-from .base import LM, ChatRequest, Completion, GenerationParams, Score, ScoreRequest
+from .base import LM, ChatRequest, Completion, GenerationParams, Score, ScoreRequest, generate_in_batches
 
 
 def _usable_cores() -> int:
@@ -123,20 +123,7 @@ class HFLM(LM):
     def _generate(self, requests: list[ChatRequest]) -> list[Completion]:
         with self._lock:
             self.load()
-            out: list[Completion | None] = [None] * len(requests)
-            groups: dict[GenerationParams, list[int]] = defaultdict(list)
-            for i, req in enumerate(requests):
-                groups[req.params.with_(seed=None)].append(i)
-            for params, indices in groups.items():
-                # batch_size counts sequences, so n samples per prompt mean fewer prompts per batch.
-                per_batch = max(1, self.batch_size // (1 if params.temperature == 0 else params.n))
-                for start in range(0, len(indices), per_batch):
-                    chunk = indices[start : start + per_batch]
-                    seed = requests[chunk[0]].params.seed
-                    comps = self._generate_batch([requests[i] for i in chunk], params, seed)
-                    for i, comp in zip(chunk, comps, strict=True):
-                        out[i] = comp
-            return [c for c in out if c is not None]
+            return generate_in_batches(requests, self.batch_size, self._generate_batch)
 
     def _render(self, req: ChatRequest) -> str:
         return self.tokenizer.apply_chat_template(
