@@ -12,7 +12,18 @@ from conftest import REPO
 def test_coverage_benchmark_runs_specs_with_several_parameters(tmp_path):
     out = tmp_path / "coverage.json"
     specs = "naive,robust@use_embeddings=false,attempts=2"
-    cmd = [sys.executable, "benchmarks/coverage.py", "--lm", "fake", "--paragraphs", "2", "--ratios", "1"]
+    cmd = [
+        sys.executable,
+        "benchmarks/coverage.py",
+        "--lm",
+        "fake",
+        "--paragraphs",
+        "2",
+        "--ratios",
+        "1",
+        "--data",
+        "tests/data",
+    ]
     subprocess.run([*cmd, "--strategies", specs, "--out", str(out)], cwd=REPO, check=True, capture_output=True)
     result = json.loads(out.read_text())
     rows = result["rows"]
