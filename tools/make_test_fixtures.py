@@ -1,6 +1,6 @@
 """Rebuild the vendored test fixtures from a full copy of the third-party data (see README.md here).
 
-    python tests/data/make_fixtures.py /path/to/shared/data
+    python tools/make_test_fixtures.py /path/to/shared/data
 
 The tests never read that copy; this script only documents, and repeats, how each small subset was cut.
 """
@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1] / "tests" / "data"
 XQUAD_ARTICLES = 4  # 20 paragraphs, 123 questions: enough for a tiny tokenizer, hosts and held-out questions
 COVIDQA_DOCS = ("28", "1", "21")  # indices of the three shortest papers (4-6k characters)
 WEB_PAGES = (  # the six smallest pages (by gzip size)
