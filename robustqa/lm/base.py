@@ -260,3 +260,15 @@ def generate_in_batches(
             for i, comp in zip(chunk, comps, strict=True):
                 out[i] = comp
     return [c for c in out if c is not None]
+
+
+def check_score_lengths(
+    backend: str, encoded: Sequence[tuple[list[int], list[int]]], requests: Sequence[ScoreRequest], limit: int
+) -> None:
+    """One line naming the request when a scoring request's prompt and continuation exceed the engine's limit."""
+    for (prompt_ids, cont_ids), req in zip(encoded, requests, strict=True):
+        if len(prompt_ids) + len(cont_ids) > limit:
+            raise BackendError(
+                f"{backend} backend: a scoring request has {len(prompt_ids) + len(cont_ids)} tokens, over "
+                f"max_input_tokens={limit} (starts {req.messages[-1][1][:80]!r})"
+            )

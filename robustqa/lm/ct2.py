@@ -31,7 +31,16 @@ from typing import Any
 
 from robustqa.errors import BackendError, ConfigError
 
-from .base import LM, ChatRequest, Completion, GenerationParams, Score, ScoreRequest, generate_in_batches
+from .base import (
+    LM,
+    ChatRequest,
+    Completion,
+    GenerationParams,
+    Score,
+    ScoreRequest,
+    check_score_lengths,
+    generate_in_batches,
+)
 from .hf import HFLM, _usable_cores
 
 COMPUTE_TYPES = ("int8", "int8_float32", "float32")
@@ -265,12 +274,8 @@ class CT2LM(LM):
         with self._lock:
             self.load()
             encoded = [self.score_ids(r) for r in requests]
-            for (prompt_ids, cont_ids), req in zip(encoded, requests, strict=True):
-                if len(prompt_ids) + len(cont_ids) > self.max_input_tokens:
-                    raise BackendError(
-                        f"ct2 backend: a scoring request has {len(prompt_ids) + len(cont_ids)} tokens, over "
-                        f"max_input_tokens={self.max_input_tokens} (starts {req.messages[-1][1][:80]!r})"
-                    )
+            check_score_lengths("ct2", encoded, requests, self.max_input_tokens)
+            for _, cont_ids in encoded:
                 if not cont_ids:
                     raise BackendError("ct2 backend: an empty continuation without end_turn has nothing to score")
             to_tokens = self.tokenizer.convert_ids_to_tokens

@@ -22,7 +22,16 @@ from typing import Any
 
 from robustqa.errors import BackendError, ConfigError
 
-from .base import LM, ChatRequest, Completion, GenerationParams, Score, ScoreRequest, generate_in_batches
+from .base import (
+    LM,
+    ChatRequest,
+    Completion,
+    GenerationParams,
+    Score,
+    ScoreRequest,
+    check_score_lengths,
+    generate_in_batches,
+)
 
 
 def _usable_cores() -> int:
@@ -193,12 +202,7 @@ class HFLM(LM):
         with self._lock:
             self.load()
             encoded = [self.score_ids(r) for r in requests]
-            for (prompt_ids, cont_ids), req in zip(encoded, requests, strict=True):
-                if len(prompt_ids) + len(cont_ids) > self.max_input_tokens:
-                    raise BackendError(
-                        f"hf backend: a scoring request has {len(prompt_ids) + len(cont_ids)} tokens, over "
-                        f"max_input_tokens={self.max_input_tokens} (starts {req.messages[-1][1][:80]!r})"
-                    )
+            check_score_lengths("hf", encoded, requests, self.max_input_tokens)
             out: list[Score | None] = [None] * len(requests)
             # Continuations of one prompt (the candidate spans of one question) share its computation.
             by_prompt: dict[tuple[int, ...], list[int]] = defaultdict(list)
