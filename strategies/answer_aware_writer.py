@@ -6,12 +6,18 @@ few worked examples, it writes usable questions far more often. Per item:
 
 1. The planned answer: a seeded pick among the target's candidate spans, specific facts first, another one on
    each later round over the same target (`answer_spans.candidate_spans`, `choose_answer`). No LM call.
-2. The teacher writes a question for it (greedy first, sampled with a derived seed on later attempts).
+2. The teacher writes a question for it (greedy; a later attempt plans the next answer span of the target, or
+   samples with a derived seed when there is no other). With
+   `prompt_style: cloze` (the default) it sees the sentence with the answer blanked out and the kind of the
+   blank, and turns that into a question (after the cloze translation of Lewis et al., 2019): a 135M teacher
+   shown the answer itself mostly repeats it in the question or asks about something else. With `answer`, it
+   sees the whole sentence and the answer.
 3. Every question passes `question_checks` (a question, about the target, not containing its answer, no
    invented specifics, no near-duplicate of an earlier question on the document in the batch).
 4. Round trip, where the backend can score: the teacher answers its own question by scoring the target's
    candidate spans that the question leaves open and that are of the kind it asks for (`answer_types`), with the
-   target sentence in context. The planned span must rank first, else the question is asked again; with
+   target sentence in context. The planned span must rank first, by `min_lead` nats, else the question is asked
+   again; with
    `retarget_margin`, a question that asks for another span keeps that span when the teacher clearly prefers it.
 5. After `attempts` failed tries, a template question built from the sentence and the planned answer stands in
    (`question_templates`), when `templates` is on; else the question is "" and the pair is rejected with the
@@ -29,29 +35,53 @@ from dataclasses import dataclass
 from robustqa.components import QuestionWriter, WrittenQuestion
 from robustqa.errors import ConfigError
 from robustqa.lm.base import LM, ChatRequest, ScoreRequest, require_scoring
-from robustqa.types import AnswerSpan, Document, WorkItem, derive_seed
+from robustqa.types import AnswerSpan, Document, Span, WorkItem, derive_seed
 
 from .answer_spans import candidate_spans, choose_answer
 from .question_checks import QuestionChecks, contains_answer
 from .question_parsing import parse_question
-from .question_templates import template_question
+from .question_templates import blanked_sentence, template_question
 
 SYSTEM_PROMPT = "You write one short quiz question. The given answer must answer it. Reply with the question only."
-# Worked examples written for robustqa (not from any benchmark): a year and a name. Each costs ~50 prompt tokens
-# per request, so there are two.
+CLOZE_SYSTEM_PROMPT = (
+    "You turn a sentence with a blank into one short question whose answer is the blank. Reply with the question only."
+)
+# Worked examples written for robustqa (not from any benchmark): (sentence, answer, question, kind of answer).
+# Each costs ~50 prompt tokens per request, so there are few.
 EXAMPLES = (
     (
         "The bridge over the Tamar was opened by Queen Victoria in 1859 after seven years of work.",
         "1859",
         "In what year was the bridge over the Tamar opened?",
+        "date",
     ),
     (
         "Marie Curie shared the 1903 Nobel Prize in Physics with Pierre Curie and Henri Becquerel.",
         "Marie Curie",
         "Who shared the 1903 Nobel Prize in Physics with Pierre Curie and Henri Becquerel?",
+        "name",
+    ),
+    (
+        "The monks kept the oldest books of the abbey in a dry cellar to protect them from damp.",
+        "in a dry cellar",
+        "Where did the monks keep the oldest books of the abbey?",
+        "phrase",
     ),
 )
 USER_PROMPT = "Text: {sentence}\nAnswer: {answer}\nWrite a question about the text whose answer is the answer."
+CLOZE_PROMPT = (
+    "Sentence: {blanked}\nThe blank is {kind}.\nWrite a question about the sentence whose answer is the blank."
+)
+PROMPT_STYLES = ("cloze", "answer")
+# How the cloze prompt names the kind of the blank (`AnswerSpan.kind`).
+KIND_WORDS = {
+    "number": "a number",
+    "date": "a date or year",
+    "name": "a name",
+    "phrase": "a few words",
+    "clause": "part of a sentence",
+    "sentence": "a sentence",
+}
 SCORE_PROMPT = "Answer the question with words copied from this text.\n\nText: {evidence}"
 
 
@@ -67,8 +97,15 @@ class AnswerAwareQuestionWriter(QuestionWriter):
         a number of nats lets such a question keep the teacher's first choice (of the kind it asks for) as its
         answer when that span leads the next by the margin. Off by default: on the embedded 135M teacher, 10 of
         12 retargeted pairs read by hand answered the question wrongly (docs/strategies.md).
+    min_lead: nats by which the planned span must lead the next open span of the asked kind in the round trip
+        (1.0: e times as likely). A weak teacher's near tie says the question does not pin down its answer.
+    replan: a later attempt writes a question for the target's next answer span (greedy), not the same one
+        again (sampled); the template still asks about the first. A 135M teacher that fails on one span (a
+        score, a long title) often writes a good question for another.
     min_overlap, duplicate_jaccard, min_words, max_words: the question checks.
-    examples: worked (sentence, answer, question) examples shown before the target.
+    prompt_style: "cloze" (the sentence with its answer blanked, and the blank's kind) or "answer" (the sentence
+        and the answer).
+    examples: worked (sentence, answer, question[, kind]) examples shown before the target.
     """
 
     name = "answer_aware"
@@ -83,13 +120,16 @@ class AnswerAwareQuestionWriter(QuestionWriter):
         round_trip: str = "auto",
         max_candidates: int = 6,
         retarget_margin: float | None = None,
+        min_lead: float = 1.0,
+        replan: bool = True,
         min_overlap: int = 2,
         duplicate_jaccard: float = 0.8,
         min_words: int = 4,
         max_words: int = 40,
+        prompt_style: str = "cloze",
         examples: Sequence[Sequence[str]] = EXAMPLES,
-        system_prompt: str = SYSTEM_PROMPT,
-        user_prompt: str = USER_PROMPT,
+        system_prompt: str | None = None,
+        user_prompt: str | None = None,
         score_prompt: str = SCORE_PROMPT,
     ) -> None:
         self.attempts = attempts
@@ -100,18 +140,24 @@ class AnswerAwareQuestionWriter(QuestionWriter):
         self.round_trip = round_trip
         self.max_candidates = max_candidates
         self.retarget_margin = retarget_margin
+        self.min_lead = min_lead
+        self.replan = replan
         self.min_overlap = min_overlap
         self.duplicate_jaccard = duplicate_jaccard
         self.min_words = min_words
         self.max_words = max_words
+        self.prompt_style = prompt_style
         self.examples = examples
-        self.system_prompt = system_prompt
-        self.user_prompt = user_prompt
+        cloze = prompt_style == "cloze"
+        self.system_prompt = system_prompt or (CLOZE_SYSTEM_PROMPT if cloze else SYSTEM_PROMPT)
+        self.user_prompt = user_prompt or (CLOZE_PROMPT if cloze else USER_PROMPT)
         self.score_prompt = score_prompt
 
     def check_backend(self, lm: LM) -> None:
         if self.attempts < 1:
             raise ConfigError(f"answer_aware attempts must be >= 1, got {self.attempts}")
+        if self.prompt_style not in PROMPT_STYLES:
+            raise ConfigError(f"answer_aware prompt_style must be cloze or answer, got {self.prompt_style!r}")
         if self.round_trip not in ("auto", "require", "off"):
             raise ConfigError(f"answer_aware round_trip must be auto, require or off, got {self.round_trip!r}")
         if self.round_trip == "require":
@@ -136,45 +182,56 @@ class AnswerAwareQuestionWriter(QuestionWriter):
         for i, plan in enumerate(plans):
             if plan is None:
                 out[i] = WrittenQuestion("", "model", None, {"question_checks": "no target to ask about"})
+        current = list(plans)  # the plan of the attempt under way
         for attempt in range(self.attempts):
             if not pending:
                 break
-            raws = self._ask([items[i] for i in pending], [plans[i] for i in pending], attempt, lm)
+            fresh = set()  # items whose attempt asks about another answer than before (greedy again)
+            if attempt and self.replan:
+                for i in pending:
+                    nxt = self._plan(items[i], attempt)
+                    if nxt is not None and all(nxt[0] != t["planned"] for t in tries[i]):
+                        current[i] = nxt
+                        fresh.add(i)
+            raws = self._ask(
+                [items[i] for i in pending], [current[i] for i in pending], attempt, lm, [i in fresh for i in pending]
+            )
             passed = []
             for i, raw in zip(pending, raws, strict=True):
-                item, (planned, _) = items[i], plans[i]
+                item, (planned, _) = items[i], current[i]
                 assert item.target is not None
                 question = parse_question(raw, self.min_words, self.max_words, about=item.target.text)
                 earlier = accepted_by_doc.get(item.doc_id, [])
                 # With scoring, a question that says its planned answer may still ask for another span.
                 answer = "" if scoring else planned.text
                 failure = checks.failure(question, answer, item.target.text, contexts[i], earlier)
-                tries[i].append({"raw": raw, "question": question, "failure": failure})
+                tries[i].append({"raw": raw, "question": question, "planned": planned, "failure": failure})
                 if failure is None:
                     passed.append(i)
-            answers: dict[int, AnswerSpan] = {i: plans[i][0] for i in passed}
+            answers: dict[int, AnswerSpan] = {i: current[i][0] for i in passed}
             if scoring and passed:
-                trips = self._round_trip([items[i] for i in passed], [plans[i] for i in passed],
+                trips = self._round_trip([items[i] for i in passed], [current[i] for i in passed],
                                          [tries[i][-1]["question"] for i in passed], lm)  # fmt: skip
                 for i, trip in zip(passed, trips, strict=True):
                     tries[i][-1]["round_trip"] = trip.ranking
                     tries[i][-1]["round_trip_prompt"] = self.score_prompt
-                    chosen, failure = trip.verdict(self.retarget_margin)
+                    chosen, failure = trip.verdict(self.retarget_margin, self.min_lead)
                     tries[i][-1]["failure"] = failure
                     if chosen is not None:
                         answers[i] = chosen
-                        if chosen != plans[i][0]:
+                        if chosen != current[i][0]:
                             tries[i][-1]["retargeted"] = chosen.to_dict()
                 passed = [i for i in passed if tries[i][-1]["failure"] is None]
             for i in passed:
                 question = tries[i][-1]["question"]
                 accepted_by_doc.setdefault(items[i].doc_id, []).append(question)
-                meta = {"question_attempts": tries[i], "round_trip": "measured" if scoring else "not measured"}
+                round_trip = "measured" if scoring else "not measured"
+                meta = {"question_attempts": _as_dicts(tries[i]), "round_trip": round_trip}
                 out[i] = WrittenQuestion(question, "model", answers[i], meta)
             pending = [i for i in pending if out[i] is None]
         for i in pending:
-            planned = plans[i][0]
-            meta = {"question_attempts": tries[i]}
+            planned = plans[i][0]  # the template asks about the first plan: the most specific fact
+            meta = {"question_attempts": _as_dicts(tries[i])}
             if self.templates:
                 assert items[i].target is not None
                 out[i] = WrittenQuestion(template_question(items[i].target, planned), "template", planned, meta)
@@ -183,39 +240,57 @@ class AnswerAwareQuestionWriter(QuestionWriter):
         return [q for q in out if q is not None]
 
     # -- steps -----------------------------------------------------------------------------------------------
-    def _plan(self, item: WorkItem) -> tuple[AnswerSpan, list[AnswerSpan]] | None:
+    def _plan(self, item: WorkItem, attempt: int = 0) -> tuple[AnswerSpan, list[AnswerSpan]] | None:
+        """The answer span to write a question for, and the target's candidates. Round r of a target takes the
+        answers r * attempts, r * attempts + 1, ... of its seeded order, one per attempt when `replan` is on."""
         if item.target is None:
             return None
         candidates = candidate_spans(item.target, self.max_candidates)
         target_seed = derive_seed(item.doc_id, item.target.start, item.target.end, "answer")
-        planned = choose_answer(candidates, item.target.text, target_seed, int(item.meta.get("round", 0)))
+        round_no = int(item.meta.get("round", 0))
+        pick = round_no * self.attempts + attempt if self.replan else round_no
+        planned = choose_answer(candidates, item.target.text, target_seed, pick)
         return planned, candidates
 
-    def _ask(self, items: Sequence[WorkItem], plans, attempt: int, lm: LM) -> list[str]:
+    def _ask(self, items: Sequence[WorkItem], plans, attempt: int, lm: LM, fresh: Sequence[bool] = ()) -> list[str]:
+        """One request per item; greedy on the first attempt and on one about a new answer, else sampled."""
         shots = []
-        for sentence, answer, question in self.examples:
-            shots.append({"role": "user", "content": self.user_prompt.format(sentence=sentence, answer=answer)})
+        for example in self.examples:
+            sentence, answer, question = example[:3]
+            kind = example[3] if len(example) > 3 else "phrase"
+            start = sentence.index(answer)
+            target = Span("example", 0, len(sentence), sentence)
+            shown = self._prompt(target, AnswerSpan(start, start + len(answer), answer, kind))
+            shots.append({"role": "user", "content": shown})
             shots.append({"role": "assistant", "content": question})
         requests = []
-        for item, (planned, _) in zip(items, plans, strict=True):
+        fresh = list(fresh) or [False] * len(items)
+        for item, (planned, _), new_answer in zip(items, plans, fresh, strict=True):
             assert item.target is not None
-            sentence = " ".join(item.target.text.split())
             messages = [
                 {"role": "system", "content": self.system_prompt},
                 *shots,
-                {"role": "user", "content": self.user_prompt.format(sentence=sentence, answer=planned.text)},
+                {"role": "user", "content": self._prompt(item.target, planned)},
             ]
-            temperature = self.temperature if attempt == 0 else self.retry_temperature
+            temperature = self.temperature if attempt == 0 or new_answer else self.retry_temperature
             seed = item.seed if attempt == 0 else derive_seed(item.seed, "question", attempt)
             requests.append(ChatRequest.of(messages, temperature=temperature, max_tokens=self.max_tokens, seed=seed))
         return [c.texts[0] for c in lm.generate(requests)]
 
+    def _prompt(self, target: Span, answer: AnswerSpan) -> str:
+        if self.prompt_style == "cloze":
+            blanked = " ".join(blanked_sentence(target, answer).split())
+            return self.user_prompt.format(blanked=blanked, kind=KIND_WORDS.get(answer.kind, "a few words"))
+        return self.user_prompt.format(sentence=" ".join(target.text.split()), answer=answer.text)
+
     def _round_trip(self, items, plans, questions: Sequence[str], lm: LM) -> list[RoundTrip]:
-        """Per question: the candidate spans it leaves open, ranked by the teacher's log-probability as the
-        answer with the target sentence in context."""
+        """Per question: the candidate spans of the kind it asks for that it leaves open, ranked by the teacher's
+        log-probability as the answer with the target sentence in context."""
         requests, spans = [], []
         for item, (planned, candidates), question in zip(items, plans, questions, strict=True):
-            options = rank_options(planned, candidates, question)
+            # Only the kinds the question asks for can pass the verdict, so only they are scored.
+            kinds = answer_types(question)
+            options = [a for a in rank_options(planned, candidates, question) if a.kind in kinds]
             spans.append(options)
             messages = answer_messages(self.score_prompt, item.target.text, question)
             requests.extend(ScoreRequest.of(messages, a.text) for a in options)
@@ -225,6 +300,11 @@ class AnswerAwareQuestionWriter(QuestionWriter):
             ranked = sorted(((next(scores).logprob, a) for a in options), key=lambda x: -x[0])
             out.append(RoundTrip(planned, question, ranked))
         return out
+
+
+def _as_dicts(tries: list[dict]) -> list[dict]:
+    """The attempts as the record stores them (planned spans as dicts)."""
+    return [{**t, "planned": t["planned"].to_dict()} for t in tries]
 
 
 @dataclass
@@ -239,9 +319,10 @@ class RoundTrip:
     def ranking(self) -> list[dict]:
         return [{**a.to_dict(), "logprob": round(lp, 3)} for lp, a in self.ranked]
 
-    def verdict(self, margin: float | None) -> tuple[AnswerSpan | None, str | None]:
+    def verdict(self, margin: float | None, min_lead: float = 0.0) -> tuple[AnswerSpan | None, str | None]:
         """The answer the question gets, or why it gets none. The planned span when the teacher ranks it first
-        among the spans of the kind the question asks for (`answer_types`) and the question does not say it;
+        among the spans of the kind the question asks for (`answer_types`), at least `min_lead` nats above the
+        next of them, and the question does not say it;
         else the teacher's first choice of that kind, when it leads the next by `margin` nats (the question asks
         for another span than planned: retargeted). The teacher's ranking alone is weak evidence, so a retarget
         needs both the answer type and a clear lead."""
@@ -250,12 +331,14 @@ class RoundTrip:
             return None, f"round trip: no open span of the kind the question asks for ({_kinds(self.question)})"
         top_lp, top = fitting[0]
         said = contains_answer(self.question, self.planned.text)
+        lead = top_lp - fitting[1][0] if len(fitting) > 1 else float("inf")
         if top == self.planned and not said:
+            if lead < min_lead:  # a near tie: the question does not tell its answer from another span
+                return None, f"round trip: the planned answer leads {fitting[1][1].text!r} by {lead:.2f} < {min_lead}"
             return top, None
         if margin is None:
             why = "says its planned answer" if said else f"ranks the planned answer below {top.text!r}"
             return None, f"round trip: the question {why}"
-        lead = top_lp - fitting[1][0] if len(fitting) > 1 else float("inf")
         if lead >= margin:
             return top, None
         why = "says its planned answer" if said else f"ranks the planned answer below {top.text!r}"

@@ -36,7 +36,7 @@ _DATE = re.compile(
     rf"|(?:{_MONTHS})\s+\d{{3,4}})\b"
 )
 _NUMBER = re.compile(
-    r"(?<![\w.])[$£€]?\d[\d,]*(?:\.\d+)?(?:[–-]\d[\d,]*(?:\.\d+)?)?"
+    r"(?<![\w.:])[$£€]?\d[\d,]*(?:[.:]\d+)?(?:[–-]\d[\d,]*(?:[.:]\d+)?)?"
     r"(?:\s?(?:%|percent|per cent|million|billion|trillion|thousand|hundred))?(?![\w])"
 )
 _NAME_JOINERS = {"of", "the", "de", "la", "van", "von", "der", "and", "du", "da", "del", "y"}
@@ -169,12 +169,27 @@ def _name_runs(text: str) -> list[tuple[int, int]]:
             continue
         if run[0].start() == _first_word_start(text) and len(run) == 1:
             continue  # "The" or "However" opening the sentence is not a name
-        if run[0].start() == _first_word_start(text) and run[0].group() in ("The", "A", "An", "In", "On", "At"):
-            run = run[1:]
+        if run[0].start() == _first_word_start(text) and _opens_sentence_only(run[0].group()):
+            run = run[1:]  # "Despite Manning's problems": the capital is the sentence's, not a name's
+            while run and run[0].group() in _NAME_JOINERS:
+                run = run[1:]
             if not run:
                 continue
         out.append((run[0].start(), run[-1].end()))
     return out
+
+
+# Capitalised only because they open a sentence: function words, and the adverbs and prepositions that open
+# sentences in news and encyclopaedic text (beside scikit-learn's stop words).
+_SENTENCE_OPENERS = {
+    "despite", "earlier", "later", "following", "today", "yesterday", "tomorrow", "fellow", "unlike", "like",
+    "according", "although", "instead", "overall", "finally", "initially", "eventually", "additionally", "also",
+}  # fmt: skip
+
+
+def _opens_sentence_only(word: str) -> bool:
+    low = word.lower()
+    return low in ENGLISH_STOP_WORDS or low in _SENTENCE_OPENERS or (low.endswith("ly") and len(low) > 4)
 
 
 def _first_word_start(text: str) -> int:

@@ -26,18 +26,27 @@ _VERB_START = re.compile(
 )
 
 
+def blanked_sentence(target: Span, answer: AnswerSpan) -> str:
+    """The target sentence with `answer` (a span inside it) replaced by a blank, ending in one full stop."""
+    sentence, lo, hi = _sentence_and_answer(target, answer)
+    blanked = f"{sentence[:lo]}{BLANK}{sentence[hi:]}".strip()
+    return blanked.rstrip(".!?;:").strip() + "."
+
+
 def template_question(target: Span, answer: AnswerSpan) -> str:
     """A question about `target` whose answer is `answer` (a span inside it)."""
-    lo, hi = answer.start - target.start, answer.end - target.start
-    sentence = target.text.strip()
-    offset = target.text.index(sentence[:1]) if sentence else 0
-    lo, hi = lo - offset, hi - offset
+    sentence, lo, hi = _sentence_and_answer(target, answer)
     rest = sentence[hi:].strip().rstrip(".!?;:").strip()
     if lo == 0 and answer.kind in ("name", "number") and _VERB_START.match(rest) and len(rest.split()) >= 2:
         asker = "Who" if answer.kind == "name" and len(answer.text.split()) >= 2 else "What"
         if answer.kind == "number":
             asker = "What number"
         return f"{asker} {rest}?"
-    blanked = f"{sentence[:lo]}{BLANK}{sentence[hi:]}".strip()
-    blanked = blanked.rstrip(".!?;:").strip() + "."
-    return f'Which words fill the blank in "{blanked}"?'
+    return f'Which words fill the blank in "{blanked_sentence(target, answer)}"?'
+
+
+def _sentence_and_answer(target: Span, answer: AnswerSpan) -> tuple[str, int, int]:
+    """The stripped target sentence and the answer's offsets within it."""
+    sentence = target.text.strip()
+    offset = target.text.index(sentence[:1]) if sentence else 0
+    return sentence, answer.start - target.start - offset, answer.end - target.start - offset

@@ -42,6 +42,7 @@ def make_stratified(
     window: int = 2,
     position_buckets: int = 4,
     min_target_words: int = 5,
+    weight_by: str = "units",
     question_temperature: float = 0.3,
     answer_temperature: float = 0.0,
     max_answer_tokens: int = 128,
@@ -50,7 +51,11 @@ def make_stratified(
     """Fixed-target stratified sampling without filters: the coverage fix alone."""
     return ComposedStrategy(
         selector=StratifiedSelector(
-            unit=unit, window=window, position_buckets=position_buckets, min_target_words=min_target_words
+            unit=unit,
+            window=window,
+            position_buckets=position_buckets,
+            min_target_words=min_target_words,
+            weight_by=weight_by,
         ),
         question_writer=TargetedQuestionWriter(temperature=question_temperature),
         answerer=ContextAnswerer(temperature=answer_temperature, max_tokens=max_answer_tokens),
@@ -64,9 +69,11 @@ def make_robust(
     window: int = 0,
     position_buckets: int = 4,
     min_target_words: int = 5,
+    weight_by: str = "units",
     answer_mode: str = "auto",
     question_writer: str = "answer_aware",
     question_attempts: int = 2,
+    question_prompt: str = "cloze",
     templates: bool = True,
     question_temperature: float = 0.3,
     consistency_k: int = 1,
@@ -79,6 +86,7 @@ def make_robust(
     min_snap: float = 0.6,
     min_pmi: float | None = 1.0,
     retarget_margin: float | None = None,
+    min_lead: float = 1.0,
     use_embeddings: bool = True,
     instruction_threshold: float = 0.5,
     attempts: int = 1,
@@ -91,11 +99,14 @@ def make_robust(
         with a span.
     question_writer: "answer_aware" (the answer span first, then the teacher's question for it, template
         fallback after `question_attempts`) or "targeted" (a question on the marked target sentence).
+    question_prompt: what the answer-aware writer shows the teacher: "cloze" (the sentence with the answer
+        blanked) or "answer" (the sentence and the answer).
     consistency_k: samples per answer (1 answers greedily); their agreement decides abstractive answers and
         snapped spans alike.
     round_trip: the verifier re-answers from the target (one more request per pair); default on only in
         "abstractive" mode. The answer-aware writer's own round trip (scoring) is `scoring`.
-    retarget_margin: see the answer-aware writer (off: a question must round-trip to its planned span).
+    retarget_margin, min_lead: see the answer-aware writer (a question must round-trip to its planned span, by
+        `min_lead` nats over the next span of the kind it asks for).
     scoring: "auto" uses the backend's scoring when it has it (round trip of the questions, span choice, the
         likelihood check); "require" fails at start-up without it; "off" never scores.
     `use_embeddings` switches MiniLM on for the instruction filter, verifier and consistency; `attempts` > 1 asks
@@ -131,12 +142,18 @@ def make_robust(
             round_trip=scoring,
             retry_temperature=0.7,
             retarget_margin=retarget_margin,
+            min_lead=min_lead,
+            prompt_style=question_prompt,
         )
     else:
         writer = TargetedQuestionWriter(temperature=question_temperature)
     return ComposedStrategy(
         selector=StratifiedSelector(
-            unit=unit, window=window, position_buckets=position_buckets, min_target_words=min_target_words
+            unit=unit,
+            window=window,
+            position_buckets=position_buckets,
+            min_target_words=min_target_words,
+            weight_by=weight_by,
         ),
         question_writer=writer,
         answerer=ContextAnswerer(

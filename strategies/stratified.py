@@ -3,11 +3,15 @@ the model.
 
 1. Segment the document into sentence (or paragraph) spans with exact offsets.
 2. Eligible targets: content spans (at least `min_target_words` words) that overlap no flagged span.
-3. Strata: Markdown section x position bucket of the document. The budget is spread over strata in
+3. Budget over documents: in proportion to their number of content spans (`weight_by: units`, the default), so
+   that one question per content span across a corpus reaches every span; `weight_by: chars` weighs by content
+   length instead (a document of long sentences then gets more questions than it has targets, and a document
+   of short ones fewer).
+4. Strata: Markdown section x position bucket of the document. The budget is spread over strata in
    proportion to their content length (largest remainder), without replacement: no span gets a second
    question before every eligible span has one; then a new round starts. Spans within a stratum are drawn in
    a seeded order.
-4. Each item's target is the span; its context is a local window of `window` units either side (cut to
+5. Each item's target is the span; its context is a local window of `window` units either side (cut to
    `max_context_chars`), which the question writer and the answerer see.
 No LM call; deterministic in (doc, n, seed).
 """
@@ -23,6 +27,7 @@ from robustqa.segment import paragraphs, sections, sentences
 from robustqa.types import Document, Span, WorkItem, derive_seed, stable_hash
 
 UNITS = ("sentence", "paragraph")
+WEIGHTS = ("units", "chars")
 
 
 class StratifiedSelector(Selector):
@@ -35,6 +40,8 @@ class StratifiedSelector(Selector):
         window: units of context either side of the target.
         max_context_chars: the window shrinks (far units first) until it fits; the target always stays.
         min_target_words: shorter spans (headings, menu items, captions) are not targets.
+        weight_by: "units" (a document's share of the budget is its number of content spans) or "chars" (its
+            content length).
     """
 
     name = "stratified"
@@ -47,6 +54,7 @@ class StratifiedSelector(Selector):
         window: int = 2,
         max_context_chars: int = 1500,
         min_target_words: int = 5,
+        weight_by: str = "units",
     ) -> None:
         self.unit = unit
         self.position_buckets = position_buckets
@@ -54,6 +62,7 @@ class StratifiedSelector(Selector):
         self.window = window
         self.max_context_chars = max_context_chars
         self.min_target_words = min_target_words
+        self.weight_by = weight_by
 
     # -- eligibility -----------------------------------------------------------------------------------------
     def units(self, doc: Document) -> list[Span]:
@@ -71,8 +80,12 @@ class StratifiedSelector(Selector):
         return [i for i, s in enumerate(spans) if self.is_content(s) and not _overlaps_any(s, ranges)]
 
     def weight(self, doc: Document) -> float:
-        # Content length, not raw length: a page of navigation earns no more questions than its article.
-        return float(sum(len(s.text) for s in self.units(doc) if self.is_content(s)))
+        # Content only: a page of navigation earns no more questions than its article. Targets are spans, so
+        # by default every content span weighs the same, wherever it is.
+        if self.weight_by not in WEIGHTS:
+            raise ConfigError(f"stratified weight_by must be one of {', '.join(WEIGHTS)}, got {self.weight_by!r}")
+        content = [s for s in self.units(doc) if self.is_content(s)]
+        return float(len(content)) if self.weight_by == "units" else float(sum(len(s.text) for s in content))
 
     # -- planning --------------------------------------------------------------------------------------------
     def select(self, doc: Document, n: int, seed: int, blocked: Sequence[SpanFlag], fingerprint: str) -> list[WorkItem]:

@@ -61,6 +61,11 @@ def _cooperative():
 
 def _reply(req, invent: bool) -> str:
     last = req.messages[-1][1]
+    cloze = re.match(r"Sentence: (.*)\nThe blank is (.*)\.\n", last)
+    if cloze:  # the answer-aware writer's cloze prompt: the blank becomes the question word, but numbers defeat it
+        if cloze.group(2) in ("a number", "a date or year"):
+            return "Sure! Here is a question about the number."
+        return " ".join(cloze.group(1).replace("____", "what").split()[:24]).rstrip(".") + "?"
     planned = re.match(r"Text: (.*)\nAnswer: (.*)\n", last)
     if planned:  # the answer-aware writer: a question from the sentence's first words, which may say the answer
         return f"What does the text say about {' '.join(planned.group(1).split()[:5])}?"

@@ -11,11 +11,11 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from robustqa.strategies.answer_aware_writer import AnswerAwareQuestionWriter
+from robustqa.strategies.answer_aware_writer import KIND_WORDS, AnswerAwareQuestionWriter
 from robustqa.strategies.answer_spans import candidate_spans, snap
 from robustqa.strategies.grounded_answer import GroundedAnswer
 from robustqa.strategies.question_checks import QuestionChecks, contains_answer
-from robustqa.strategies.question_templates import BLANK, template_question
+from robustqa.strategies.question_templates import BLANK, blanked_sentence, template_question
 from robustqa.strategies.robust import make_robust
 from robustqa.strategies.text_match import normalize
 
@@ -144,9 +144,16 @@ def test_answer_aware_writer_asks_for_the_planned_span_and_keeps_a_good_question
     }.get(planned.text, f"What about the Tamar bridge and {planned.text}?")
     lm = FakeLM(default=question)
     [written] = AnswerAwareQuestionWriter(round_trip="off").write_questions([_item()], [DOC.text], {"d": DOC}, lm)
+    # The default (cloze) prompt blanks the planned answer out of the sentence and names its kind.
     prompt = lm.calls[0].messages[-1][1]
-    assert f"Answer: {planned.text}" in prompt and TARGET in prompt
+    assert f"Sentence: {blanked_sentence(SPAN, planned)}" in prompt and planned.text not in prompt
+    assert f"The blank is {KIND_WORDS[planned.kind]}." in prompt
     assert written.planned == planned
+    shown = FakeLM(default=question)
+    AnswerAwareQuestionWriter(round_trip="off", prompt_style="answer").write_questions(
+        [_item()], [DOC.text], {"d": DOC}, shown
+    )
+    assert f"Answer: {planned.text}" in shown.calls[0].messages[-1][1] and TARGET in shown.calls[0].messages[-1][1]
     if planned.text in ("1859", "Queen Victoria"):
         assert (written.text, written.source) == (question, "model")
         assert written.meta["round_trip"] == "not measured"
@@ -160,9 +167,17 @@ def test_answer_aware_writer_retries_then_falls_back_to_a_template_and_records_w
     assert written.text == template_question(SPAN, written.planned)
     tries = written.meta["question_attempts"]
     assert [t["failure"].split(":")[0] for t in tries] == ["not a question", "not about the target"]
-    # The retry sampled with a derived seed; the first try was greedy.
-    assert lm.calls[0].params.temperature == 0.0 and lm.calls[1].params.temperature > 0
-    assert lm.calls[0].params.seed != lm.calls[1].params.seed
+    # The retry asked, greedily, about the target's next answer span; the template asks about the first.
+    assert tries[0]["planned"] != tries[1]["planned"] and written.planned.to_dict() == tries[0]["planned"]
+    assert lm.calls[0].params.temperature == 0.0 == lm.calls[1].params.temperature
+    # Without replanning the retry samples the same prompt with a derived seed.
+    same = FakeLM(replies=["Sure! Here is a question.", "What is the capital of France today?"])
+    AnswerAwareQuestionWriter(attempts=2, round_trip="off", replan=False).write_questions(
+        [_item()], [DOC.text], {"d": DOC}, same
+    )
+    assert same.calls[0].messages == same.calls[1].messages
+    assert same.calls[0].params.temperature == 0.0 and same.calls[1].params.temperature > 0
+    assert same.calls[0].params.seed != same.calls[1].params.seed
     no_templates = AnswerAwareQuestionWriter(attempts=1, templates=False, round_trip="off")
     [empty] = no_templates.write_questions([_item()], [DOC.text], {"d": DOC}, FakeLM(default="no"))
     assert empty.text == "" and empty.meta["question_attempts"]
@@ -200,6 +215,50 @@ def test_round_trip_retargets_a_question_that_clearly_asks_for_another_span_and_
     none = FakeLM(default="How many people opened the Tamar bridge in 1859?", scorer=overlap_scorer)
     [written] = writer.write_questions([item], [DOC.text], {"d": DOC}, none)
     assert written.meta["question_attempts"][0]["failure"].startswith("round trip: no open span of the kind")
+
+
+def test_round_trip_rejects_a_near_tie_between_the_planned_span_and_another_of_its_kind():
+    # "Who ...?" leaves two names open; the teacher prefers the planned one, by 0.5 nats (a tie) or by 2.
+    target = "Queen Victoria opened the Tamar bridge in 1859, watched by Prince Albert."
+    doc = Document("t", target)
+    writer = AnswerAwareQuestionWriter(attempts=1, replan=False)
+
+    def item(r):
+        span = Span("t", 0, len(target), target)
+        return WorkItem(
+            id=f"t{r}", doc_id="t", index=0, seed=3, context=(0, len(target)), target=span, meta={"round": r}
+        )
+
+    victoria = next(item(r) for r in range(20) if writer._plan(item(r))[0].text == "Queen Victoria")
+    assert any(c.text == "Prince Albert" and c.kind == "name" for c in writer._plan(victoria)[1])
+
+    def lead_of(lead):
+        def scorer(req):
+            n = len(req.continuation.split()) + (1 if req.end_turn else 0)
+            first = {"Queen Victoria": -1.0, "Prince Albert": -1.0 - lead}.get(req.continuation, -9.0)
+            return [first] + [0.0] * (n - 1)
+
+        return scorer
+
+    question = "Who opened the Tamar bridge in 1859?"
+    [tie] = writer.write_questions([victoria], [target], {"t": doc}, FakeLM(default=question, scorer=lead_of(0.5)))
+    assert tie.source == "template"
+    assert (
+        tie.meta["question_attempts"][0]["failure"]
+        == "round trip: the planned answer leads 'Prince Albert' by 0.50 < 1.0"
+    )
+    [clear] = writer.write_questions([victoria], [target], {"t": doc}, FakeLM(default=question, scorer=lead_of(2.0)))
+    assert (clear.source, clear.text, clear.planned.text) == ("model", question, "Queen Victoria")
+    lenient = AnswerAwareQuestionWriter(attempts=1, replan=False, min_lead=0.0)
+    [kept] = lenient.write_questions([victoria], [target], {"t": doc}, FakeLM(default=question, scorer=lead_of(0.5)))
+    assert kept.source == "model"
+
+
+def test_sentence_openers_are_not_names_and_clock_times_are_whole_numbers():
+    text = "Despite Manning's problems, Then Anderson scored with 3:08 left. Initially Rome was small."
+    spans = {(a.text, a.kind) for a in candidate_spans(Span("d", 0, len(text), text))}
+    assert ("Manning's", "name") in spans and not any(k == "name" and t.startswith("Despite") for t, k in spans)
+    assert ("3:08", "number") in spans and ("08", "number") not in spans
 
 
 def _prefers(word: str):

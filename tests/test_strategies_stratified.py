@@ -13,6 +13,7 @@ from robustqa.strategies.targeted_writer import TargetedQuestionWriter, mark_tar
 from robustqa.components import SpanFlag
 from robustqa.errors import ConfigError
 from robustqa.lm.fake import FakeLM
+from robustqa.runner import allocate_budget
 from robustqa.strategy import ComposedStrategy
 from robustqa.types import Document
 
@@ -96,8 +97,28 @@ def test_short_lines_are_not_targets_and_weight_counts_content_only():
     assert [sel.units(doc)[i].text for i in sel.eligible(doc)] == [
         "The bridge was opened in 1932 after six years of work."
     ]
-    assert sel.weight(doc) == len("The bridge was opened in 1932 after six years of work.")
+    assert sel.weight(doc) == 1.0  # one content sentence
+    assert StratifiedSelector(weight_by="chars").weight(doc) == len(
+        "The bridge was opened in 1932 after six years of work."
+    )
     assert sel.select(Document("e", "Home\nMenu"), 3, seed=0, blocked=[], fingerprint="fp") == []
+
+
+def test_one_question_per_content_sentence_over_a_corpus_reaches_every_sentence():
+    # Long sentences in one document, short ones in the other: weighing by length would give the first more
+    # questions than it has sentences and leave sentences of the second without one.
+    long = " ".join(f"The {w} bridge was opened by the county council after many years of careful work." for w in "abc")
+    short = " ".join(f"Trains cross bridge {w} daily." for w in "defghij")
+    docs = [Document("long", long), Document("short", short)]
+    sel = StratifiedSelector(window=0)
+    n = sum(len(sel.eligible(d)) for d in docs)
+    counts = allocate_budget([sel.weight(d) for d in docs], n)
+    targets = {(d.id, it.target.start) for d, k in zip(docs, counts) for it in sel.select(d, k, 0, [], "fp")}
+    assert counts == [3, 7] and len(targets) == n
+    by_length = allocate_budget([StratifiedSelector(weight_by="chars").weight(d) for d in docs], n)
+    assert by_length[0] > 3  # what the default avoids
+    with pytest.raises(ConfigError, match="weight_by"):
+        StratifiedSelector(weight_by="tokens").weight(docs[0])
 
 
 def test_bad_unit_is_a_config_error(article):
