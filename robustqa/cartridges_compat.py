@@ -171,9 +171,10 @@ def read_cartridges(path: str | Path, strategy: str = "naive") -> CartridgesImpo
     fields.update(_client(synth.get("client"), source, notes))
     if fields["teacher_logprobs"] and fields.get("backend") == "openai":
         notes.append(
-            f"teacher_logprobs {fields['teacher_logprobs']} (Cartridges' targets='logits' needs them): an "
-            "OpenAI-compatible server cannot score a given answer, so run generate with --backend hf --model "
-            "LOCAL_DIR for them, or --teacher-logprobs 0 and train with targets='tokens'"
+            f"teacher_logprobs {fields['teacher_logprobs']} (Cartridges' targets='logits' needs them): the openai "
+            "backend scores a given answer on a vLLM server only (prompt log-probabilities, checked at start-up); "
+            "with another server run generate with --backend hf --model LOCAL_DIR for them, or --teacher-logprobs 0 "
+            "and train with targets='tokens'"
         )
     notes += _unsupported(synth, data)
     notes += _unrecognised(synth, data)

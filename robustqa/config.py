@@ -77,7 +77,8 @@ class GenerateConfig(ConfigBase):
     teacher_logprobs: int = _f(
         0,
         "K > 0: store, for every kept record, the teacher's token ids of the answer and its top-K log-probabilities "
-        "at each position (teacher-forced with the answering context; needs a backend that scores: hf). "
+        "at each position (teacher-forced with the answering context; needs a backend that scores: hf, ct2, or "
+        "openai on a vLLM server). "
         "Cartridges' default is 20.",
     )
     min_prob_mass: float = _f(

@@ -69,9 +69,11 @@ def require_teacher(lm: LM, settings: TeacherSettings) -> None:
         return
     server = getattr(lm, "base_url", None) or getattr(getattr(lm, "inner", None), "base_url", None)
     where = f"the server at {server}" if server else f"the {lm.backend} backend ({lm.model_id})"
+    problem = getattr(lm, "scoring_problem", None)  # what a server lacks, where the backend asked it
+    why = f" ({problem()})" if callable(problem) and problem() else ""
     raise ConfigError(
         f"--teacher-logprobs {settings.top_k}: {where} cannot return teacher-forced top-k log-probabilities of a "
-        "given answer; compute them with --backend hf on the same model"
+        f"given answer{why}; serve the model with vLLM, or compute them with --backend hf on the same model"
     )
 
 

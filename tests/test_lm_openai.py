@@ -3,7 +3,8 @@ through a proxy that injects faults (5xx, 429 with Retry-After, hangs, dropped c
 
 `transformers serve` ignores `n` (one choice per call), so the re-ask path is exercised by the real server.
 The server's greedy answers are also checked against the local backend on the same weights: nothing is
-invented.
+invented. `transformers serve` returns no prompt log-probabilities, so scoring is refused on one line there
+(tests/test_lm_openai_scoring.py scores against a stand-in for vLLM).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from fault_proxy import FaultProxy
 from lm_server import free_port, transformers_server
 
 from robustqa.errors import BackendError
-from robustqa.lm.base import ChatRequest
+from robustqa.lm.base import ChatRequest, ScoringUnsupported, require_scoring
 from robustqa.lm.hf import HFLM
 from robustqa.lm.openai_compat import OpenAILM, _retry_after
 
@@ -130,6 +131,17 @@ def test_a_choice_without_content_is_an_error_not_empty_text(server):
         with pytest.raises(BackendError, match="without text content"):
             lm.generate(_reqs()[:1])
     assert proxy.forwarded == 1
+
+
+def test_a_server_without_prompt_logprobs_cannot_score_and_says_so_on_one_line(server):
+    lm = _lm(server.base_url, server.model)
+    with pytest.raises(ScoringUnsupported) as info:
+        require_scoring(lm, "the grounded_answer filter (scoring: require)")
+    message = str(info.value)
+    assert "\n" not in message and f"{server.model} at {server.base_url}" in message
+    assert "/tokenize answered HTTP 4" in message  # `transformers serve` has no /tokenize
+    assert not lm.can_score and lm.stats["requests"] == 1  # probed once, the answer kept
+    lm.close()
 
 
 def test_retry_after_parses_seconds_and_http_dates():

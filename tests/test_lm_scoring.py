@@ -106,13 +106,3 @@ def test_fake_scorer_is_scripted_and_the_cache_passes_scoring_through(tmp_path):
     calls = len(lm.score_calls)
     again = CachedLM(lm, tmp_path / "c.sqlite").score(REQUESTS[:1])[0]
     assert len(lm.score_calls) == calls and again.n_tokens == 3
-
-
-def test_the_openai_backend_says_on_one_line_that_it_cannot_score_and_names_the_server():
-    from robustqa.lm.openai_compat import OpenAILM
-
-    lm = OpenAILM(base_url="http://127.0.0.1:9/v1", model="served-model")
-    with pytest.raises(ScoringUnsupported) as info:
-        require_scoring(lm, "the answer_aware question writer")
-    message = str(info.value)
-    assert "\n" not in message and "served-model at http://127.0.0.1:9/v1" in message and "scoring=off" in message

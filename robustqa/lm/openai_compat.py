@@ -5,6 +5,10 @@ Requests run concurrently on a bounded thread pool sharing one `httpx.Client`. T
 jitter, honouring `Retry-After`; any other HTTP error fails at once with the server's message. Servers do
 not all honour `n` (llama.cpp and `transformers serve` return one choice), so when fewer choices come back
 the backend asks again for the rest. A choice without content is an error, never an empty string.
+
+Scoring (teacher-forced log-probabilities of a given answer) works where the server returns prompt
+log-probabilities the way vLLM does; the first need of it probes the server once (`robustqa.lm.openai_scoring`),
+and a server that cannot is refused on one line naming the model, the server and what it lacks.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import httpx
 
 from robustqa.errors import BackendError, ConfigError
 
-from .base import LM, ChatRequest, Completion
+from .base import LM, ChatRequest, Completion, Score, ScoreRequest
 
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 
@@ -33,6 +37,17 @@ class PartialBatchError(BackendError):
     def __init__(self, message: str, completed: dict[int, Completion]) -> None:
         super().__init__(message)
         self.completed = completed
+
+
+class RefusedRequest(BackendError):
+    """The server answered with an HTTP error that is not retried (a 4xx other than 429): `url`, `status` and the
+    server's own `server_message` let a capability probe tell "this server cannot" from "this server is down"."""
+
+    def __init__(self, message: str, url: str, status: int, server_message: str) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+        self.server_message = server_message
 
 
 class _Transient(Exception):
@@ -84,13 +99,37 @@ class OpenAILM(LM):
         self._client: httpx.Client | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._open_lock = threading.Lock()
+        from .openai_scoring import PromptLogprobScorer  # it imports this module's errors
+
+        self._scorer = PromptLogprobScorer(self)
+        self._probe_lock = threading.Lock()
+        self._probed = False
+        self._problem: str | None = None
+
+    # -- scoring (robustqa.lm.openai_scoring): probed once, on first need ------------------------------------
+    @property
+    def can_score(self) -> bool:  # type: ignore[override]
+        return self.scoring_problem() is None
+
+    def scoring_problem(self) -> str | None:
+        """None when the server scores continuations, else what it lacks, in a few words. The first call asks the
+        server (one small scoring request) and the answer is kept; a server that cannot be reached raises."""
+        with self._probe_lock:
+            if not self._probed:
+                self._problem = self._scorer.probe()
+                self._probed = True
+            return self._problem
 
     def scoring_unsupported_reason(self) -> str:
         return (
-            f"the openai backend ({self.model_id} at {self.base_url}) cannot score continuations: robustqa does not "
-            "read prompt log-probabilities from OpenAI-compatible servers yet (use --backend hf or ct2 for a local "
-            "model, or -p scoring=off)"
+            f"the openai backend ({self.model_id} at {self.base_url}) cannot score continuations: "
+            f"{self.scoring_problem() or 'no reason given'}; scoring needs a vLLM-compatible server (chat messages "
+            "on /tokenize, prompt_logprobs on /v1/completions); else use --backend hf or ct2 with a local copy of "
+            "the model, or -p scoring=off"
         )
+
+    def _score(self, requests: list[ScoreRequest]) -> list[Score]:
+        return self._scorer.score(requests)
 
     def _count(self, key: str) -> None:
         with self._stats_lock:
@@ -165,7 +204,9 @@ class OpenAILM(LM):
         return BackendError(f"openai backend: {message}")
 
     # -- one HTTP call, with retries -------------------------------------------------------------------------
-    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _post(self, body: dict[str, Any], url: str | None = None) -> dict[str, Any]:
+        """POST `body` as JSON to `url` (default: chat completions) and return the JSON object it answers."""
+        url = url or self.url
         client, _ = self._open()
         last = ""
         for attempt in range(self.max_retries + 1):
@@ -173,16 +214,16 @@ class OpenAILM(LM):
                 self._count("retries")
             self._count("requests")
             try:
-                return self._post_once(client, body)
+                return self._post_once(client, body, url)
             except _Transient as exc:
                 last = str(exc)
                 if attempt < self.max_retries:
                     time.sleep(self._delay(attempt, exc.retry_after))
-        raise self._failed(f"POST {self.url} failed after {self.max_retries + 1} tries; last error: {last}")
+        raise self._failed(f"POST {url} failed after {self.max_retries + 1} tries; last error: {last}")
 
-    def _post_once(self, client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
+    def _post_once(self, client: httpx.Client, body: dict[str, Any], url: str) -> dict[str, Any]:
         try:
-            resp = client.post(self.url, json=body)
+            resp = client.post(url, json=body)
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise self._failed(f"bad base_url {self.base_url!r}: {exc}") from exc
         except httpx.TimeoutException as exc:
@@ -192,15 +233,20 @@ class OpenAILM(LM):
         if resp.status_code in TRANSIENT_STATUS:
             raise _Transient(f"HTTP {resp.status_code}: {_server_message(resp)}", _retry_after(resp))
         if resp.status_code >= 400:
-            raise self._failed(f"{self.url} answered HTTP {resp.status_code} (not retried): {_server_message(resp)}")
+            said = _server_message(resp)
+            self._count("failures")
+            raise RefusedRequest(
+                f"openai backend: {url} answered HTTP {resp.status_code} (not retried): {said}",
+                url,
+                resp.status_code,
+                said,
+            )
         try:
             data = resp.json()
         except ValueError as exc:
-            raise self._failed(
-                f"{self.url} answered HTTP {resp.status_code} with non-JSON: {resp.text[:300]!r}"
-            ) from exc
+            raise self._failed(f"{url} answered HTTP {resp.status_code} with non-JSON: {resp.text[:300]!r}") from exc
         if not isinstance(data, dict):
-            raise self._failed(f"{self.url} answered with JSON that is not an object: {str(data)[:300]}")
+            raise self._failed(f"{url} answered with JSON that is not an object: {str(data)[:300]}")
         return data
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
