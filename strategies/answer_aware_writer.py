@@ -40,7 +40,7 @@ from robustqa.types import AnswerSpan, Document, Span, WorkItem, derive_seed
 from .answer_spans import candidate_spans, choose_answer
 from .question_checks import QuestionChecks, contains_answer
 from .question_parsing import parse_question
-from .question_templates import blanked_sentence, template_question
+from .question_templates import BLANK, blanked_sentence, template_question
 
 SYSTEM_PROMPT = "You write one short quiz question. The given answer must answer it. Reply with the question only."
 CLOZE_SYSTEM_PROMPT = (
@@ -205,6 +205,8 @@ class AnswerAwareQuestionWriter(QuestionWriter):
                 # With scoring, a question that says its planned answer may still ask for another span.
                 answer = "" if scoring else planned.text
                 failure = checks.failure(question, answer, item.target.text, contexts[i], earlier)
+                if failure is None and BLANK in question:  # the cloze's blank copied: the question asks nothing
+                    failure = "copies the blank of the cloze prompt"
                 tries[i].append({"raw": raw, "question": question, "planned": planned, "failure": failure})
                 if failure is None:
                     passed.append(i)

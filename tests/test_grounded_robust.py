@@ -254,6 +254,15 @@ def test_round_trip_rejects_a_near_tie_between_the_planned_span_and_another_of_i
     assert kept.source == "model"
 
 
+def test_a_question_that_copies_the_blank_of_the_cloze_is_rejected():
+    lm = FakeLM(default=f"Who opened the Tamar bridge in {BLANK}?")
+    [written] = AnswerAwareQuestionWriter(attempts=1, round_trip="off").write_questions(
+        [_item()], [DOC.text], {"d": DOC}, lm
+    )
+    assert written.source == "template"
+    assert written.meta["question_attempts"][0]["failure"] == "copies the blank of the cloze prompt"
+
+
 def test_sentence_openers_are_not_names_and_clock_times_are_whole_numbers():
     text = "Despite Manning's problems, Then Anderson scored with 3:08 left. Initially Rome was small."
     spans = {(a.text, a.kind) for a in candidate_spans(Span("d", 0, len(text), text))}
