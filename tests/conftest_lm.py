@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from robustqa.lm.base import ScoreRequest
+
 
 @functools.cache
 def smollm2_tokenizer():
@@ -43,3 +45,19 @@ def _tiny_model_dir(root: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_lm_dir(tmp_path_factory) -> Path:
     return _tiny_model_dir(tmp_path_factory.getbasetemp())
+
+
+# Scoring requests every scoring backend is checked on: a plain continuation, one with top-k under a system
+# prompt, and a long prompt without the end-of-turn token.
+SCORE_REQUESTS = [
+    ScoreRequest.of([{"role": "user", "content": "Who wrote it?"}], "Thomas Jefferson"),
+    ScoreRequest.of(
+        [
+            {"role": "system", "content": "Use the text: the river floods every spring."},
+            {"role": "user", "content": "When?"},
+        ],
+        "every spring",
+        top_k=3,
+    ),
+    ScoreRequest.of([{"role": "user", "content": "Say something long. " * 20}], "ok", end_turn=False),
+]

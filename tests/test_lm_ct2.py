@@ -13,7 +13,7 @@ import importlib.util
 
 import pytest
 import torch
-from conftest_lm import tiny_lm_dir  # noqa: F401  (fixture)
+from conftest_lm import SCORE_REQUESTS, tiny_lm_dir  # noqa: F401  (fixture)
 
 from robustqa.errors import BackendError
 from robustqa.lm import ct2 as ct2_mod
@@ -29,18 +29,7 @@ PROMPTS = [
     "Summarise: " + "The committee met on Tuesday to discuss the budget, the roads and the new library. " * 6,
     "What is 2 + 2?",
 ]
-SCORES = [
-    ScoreRequest.of([{"role": "user", "content": "Who wrote it?"}], "Thomas Jefferson"),
-    ScoreRequest.of(
-        [
-            {"role": "system", "content": "Use the text: the river floods every spring."},
-            {"role": "user", "content": "When?"},
-        ],
-        "every spring",
-        top_k=3,
-    ),
-    ScoreRequest.of([{"role": "user", "content": "Say something long. " * 20}], "ok", end_turn=False),
-]
+SCORES = SCORE_REQUESTS
 
 
 def _reqs(**params) -> list[ChatRequest]:

@@ -13,7 +13,7 @@ import sys
 import pytest
 import yaml
 from conftest import REPO
-from conftest_lm import tiny_lm_dir  # noqa: F401  (fixture)
+from conftest_lm import SCORE_REQUESTS, tiny_lm_dir  # noqa: F401  (fixture)
 from vllm_fake_server import fake_vllm_server
 
 from robustqa.errors import BackendError, ConfigError
@@ -23,16 +23,7 @@ from robustqa.lm.openai_compat import OpenAILM
 from robustqa.teacher_logprobs import TeacherSettings, decode, require_teacher
 
 REQUESTS = [
-    ScoreRequest.of([{"role": "user", "content": "Who wrote it?"}], "Thomas Jefferson"),
-    ScoreRequest.of(
-        [
-            {"role": "system", "content": "Use the text: the river floods every spring."},
-            {"role": "user", "content": "When?"},
-        ],
-        "every spring",
-        top_k=3,
-    ),
-    ScoreRequest.of([{"role": "user", "content": "Say something long. " * 20}], "ok", end_turn=False),
+    *SCORE_REQUESTS,
     ScoreRequest.of([{"role": "user", "content": "When?"}], "In 1887, when the dam was built.", top_k=20),
     ScoreRequest.of([{"role": "user", "content": "When?"}], "1887", top_k=20),  # shares the prompt above
 ]

@@ -8,25 +8,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest_lm import tiny_lm_dir  # noqa: F401  (fixture)
+from conftest_lm import SCORE_REQUESTS, tiny_lm_dir  # noqa: F401  (fixture)
 
 from robustqa.lm.base import ScoreRequest, ScoringUnsupported, require_scoring
 from robustqa.lm.cache import CachedLM
 from robustqa.lm.fake import FakeLM, overlap_scorer
 from robustqa.lm.hf import HFLM
 
-REQUESTS = [
-    ScoreRequest.of([{"role": "user", "content": "Who wrote it?"}], "Thomas Jefferson"),
-    ScoreRequest.of(
-        [
-            {"role": "system", "content": "Use the text: the river floods every spring."},
-            {"role": "user", "content": "When?"},
-        ],
-        "every spring",
-        top_k=3,
-    ),
-    ScoreRequest.of([{"role": "user", "content": "Say something long. " * 20}], "ok", end_turn=False),
-]
+REQUESTS = SCORE_REQUESTS
 
 
 def _by_hand(lm: HFLM, req: ScoreRequest) -> list[float]:
