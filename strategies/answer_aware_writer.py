@@ -186,16 +186,16 @@ class AnswerAwareQuestionWriter(QuestionWriter):
         for attempt in range(self.attempts):
             if not pending:
                 break
-            fresh = set()  # items whose attempt asks about another answer than before (greedy again)
+            # Greedy on the first attempt and on one about another answer than before; else sampled.
+            greedy = [attempt == 0] * len(pending)
             if attempt and self.replan:
-                for i in pending:
-                    nxt = self._plan(items[i], attempt)
-                    if nxt is not None and all(nxt[0] != t["planned"] for t in tries[i]):
-                        current[i] = nxt
-                        fresh.add(i)
-            raws = self._ask(
-                [items[i] for i in pending], [current[i] for i in pending], attempt, lm, [i in fresh for i in pending]
-            )
+                for k, i in enumerate(pending):
+                    candidates = current[i][1]
+                    nxt = self._choose(items[i], candidates, attempt)
+                    if all(nxt != t["planned"] for t in tries[i]):
+                        current[i] = (nxt, candidates)
+                        greedy[k] = True
+            raws = self._ask([items[i] for i in pending], [current[i] for i in pending], attempt, lm, greedy)
             passed = []
             for i, raw in zip(pending, raws, strict=True):
                 item, (planned, _) = items[i], current[i]
@@ -242,20 +242,24 @@ class AnswerAwareQuestionWriter(QuestionWriter):
         return [q for q in out if q is not None]
 
     # -- steps -----------------------------------------------------------------------------------------------
-    def _plan(self, item: WorkItem, attempt: int = 0) -> tuple[AnswerSpan, list[AnswerSpan]] | None:
-        """The answer span to write a question for, and the target's candidates. Round r of a target takes the
-        answers r * attempts, r * attempts + 1, ... of its seeded order, one per attempt when `replan` is on."""
+    def _plan(self, item: WorkItem) -> tuple[AnswerSpan, list[AnswerSpan]] | None:
+        """The first attempt's answer span to write a question for, and the target's candidate spans."""
         if item.target is None:
             return None
         candidates = candidate_spans(item.target, self.max_candidates)
+        return self._choose(item, candidates, 0), candidates
+
+    def _choose(self, item: WorkItem, candidates: list[AnswerSpan], attempt: int) -> AnswerSpan:
+        """Round r of a target takes the answers r * attempts, r * attempts + 1, ... of its seeded order, one per
+        attempt when `replan` is on (else the r-th for every attempt)."""
+        assert item.target is not None
         target_seed = derive_seed(item.doc_id, item.target.start, item.target.end, "answer")
         round_no = int(item.meta.get("round", 0))
         pick = round_no * self.attempts + attempt if self.replan else round_no
-        planned = choose_answer(candidates, item.target.text, target_seed, pick)
-        return planned, candidates
+        return choose_answer(candidates, item.target.text, target_seed, pick)
 
-    def _ask(self, items: Sequence[WorkItem], plans, attempt: int, lm: LM, fresh: Sequence[bool] = ()) -> list[str]:
-        """One request per item; greedy on the first attempt and on one about a new answer, else sampled."""
+    def _ask(self, items: Sequence[WorkItem], plans, attempt: int, lm: LM, greedy: Sequence[bool]) -> list[str]:
+        """One request per item, greedy where `greedy` says, else sampled with a seed derived from the attempt."""
         shots = []
         for example in self.examples:
             sentence, answer, question = example[:3]
@@ -266,15 +270,14 @@ class AnswerAwareQuestionWriter(QuestionWriter):
             shots.append({"role": "user", "content": shown})
             shots.append({"role": "assistant", "content": question})
         requests = []
-        fresh = list(fresh) or [False] * len(items)
-        for item, (planned, _), new_answer in zip(items, plans, fresh, strict=True):
+        for item, (planned, _), is_greedy in zip(items, plans, greedy, strict=True):
             assert item.target is not None
             messages = [
                 {"role": "system", "content": self.system_prompt},
                 *shots,
                 {"role": "user", "content": self._prompt(item.target, planned)},
             ]
-            temperature = self.temperature if attempt == 0 or new_answer else self.retry_temperature
+            temperature = self.temperature if is_greedy else self.retry_temperature
             seed = item.seed if attempt == 0 else derive_seed(item.seed, "question", attempt)
             requests.append(ChatRequest.of(messages, temperature=temperature, max_tokens=self.max_tokens, seed=seed))
         return [c.texts[0] for c in lm.generate(requests)]

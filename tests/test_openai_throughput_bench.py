@@ -8,15 +8,16 @@ that ratios and medians are computed from the passes, and that failures and chan
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import REPO
+from json_server import serve_json
 
 from robustqa.errors import InputError
 from robustqa.lm.base import ChatRequest
@@ -41,37 +42,19 @@ class FakeOpenAIServer:
         self.in_flight = 0
         self.peak = 0
         self._lock = threading.Lock()
-        owner = self
+        self._served: contextlib.AbstractContextManager[str] | None = None
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
-
-            def log_message(self, *args) -> None:  # quiet
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with owner._lock:
-                    owner.bodies.append(body)
-                    owner.in_flight += 1
-                    owner.peak = max(owner.peak, owner.in_flight)
-                try:
-                    time.sleep(owner.latency)
-                    status, payload = owner.answer(body)
-                finally:
-                    with owner._lock:
-                        owner.in_flight -= 1
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+    def _handle(self, path: str, body: dict) -> tuple[int, dict]:
+        with self._lock:
+            self.bodies.append(body)
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        try:
+            time.sleep(self.latency)
+            return self.answer(body)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
 
     def answer(self, body: dict) -> tuple[int, dict]:
         prompt = body["messages"][-1]["content"]
@@ -87,12 +70,13 @@ class FakeOpenAIServer:
         return 200, {"id": "x", "object": "chat.completion", "choices": [choice], "usage": usage}
 
     def __enter__(self) -> FakeOpenAIServer:
-        self.thread.start()
+        self._served = serve_json(self._handle, keep_alive=True)
+        self.base_url = f"{self._served.__enter__()}/v1"
         return self
 
     def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        assert self._served is not None
+        self._served.__exit__(*exc)
 
 
 def _requests(n: int = 8, max_tokens: int = 5) -> list[ChatRequest]:

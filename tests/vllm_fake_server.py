@@ -14,15 +14,13 @@ ignored, as a server that does not know it ignores it). They can be flipped whil
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import torch
+from json_server import serve_json
 
 from robustqa.lm.base import ChatRequest
 from robustqa.lm.hf import HFLM
@@ -107,27 +105,6 @@ def fake_vllm_server(lm: HFLM, **switches: Any) -> Iterator[FakeVLLM]:
     """Serve `lm` on a free port of 127.0.0.1 in a thread; stopped when the context exits."""
     served = FakeVLLM(lm, **switches)
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server name
-            body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"{}")
-            status, answer = served.handle(self.path, body)
-            payload = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args: Any) -> None:  # quiet
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    served.base_url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_json(served.handle) as root:
+        served.base_url = f"{root}/v1"
         yield served
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
