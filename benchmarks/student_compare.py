@@ -75,6 +75,12 @@ def headline(results: dict) -> str:
             f"{d['a']} - {d['b']} {d['metric']}: {_num(d['diff'], True)} "
             f"[{_num(d['low'], True)}, {_num(d['high'], True)}]"
         )
+    for k in results.get("knowledge", []):
+        what = f"{k['a']} gain vs {k['b']}" if k["kind"] == "gain" else f"gain {k['a']} - gain {k['b']}"
+        lines.append(
+            f"{what} nll: {_num(k['diff'], True)} [{_num(k['low'], True)}, {_num(k['high'], True)}] "
+            f"(detectable {_num(k['power']['detectable_effect'])})"
+        )
     return "\n".join(lines)
 
 

@@ -16,7 +16,7 @@ from robustqa.training.generation import select_kept
 from robustqa.training.leakage import PlantedAttack, leak_signals, load_attacks, plant_attacks, score_leakage
 from robustqa.training.metrics import exact_match, normalize_answer, position_bucket, token_f1
 from robustqa.training.sft import load_rows, make_trainer, train_student
-from robustqa.training.stats import paired_bootstrap
+from robustqa.training.stats import paired_bootstrap, power_estimate
 from typer.testing import CliRunner
 
 from robustqa.errors import ConfigError, InputError
@@ -292,6 +292,32 @@ def test_paired_bootstrap():
     assert with_nan["n_questions"] == 1 and with_nan["diff"] == 1.0
 
 
+def test_power_estimate_recovers_variance_components_and_the_detectable_effect():
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    seeds, questions = 4, 2000
+    diff = (
+        rng.normal(scale=0.1, size=(seeds, 1))  # seed variance 0.01
+        + rng.normal(scale=0.5, size=(1, questions))  # question variance 0.25
+        + rng.normal(scale=0.2, size=(seeds, questions))  # residual variance 0.04
+    )
+    est = power_estimate(diff, effect=0.1)
+    assert est["var_question"] == pytest.approx(0.25, rel=0.1)
+    assert est["var_residual"] == pytest.approx(0.04, rel=0.1)
+    assert 0.0 < est["var_seed"] < 0.05  # four seeds estimate it loosely
+    se = np.sqrt(est["var_seed"] / seeds + est["var_question"] / questions + est["var_residual"] / (seeds * questions))
+    assert est["se"] == pytest.approx(se) and est["detectable_effect"] == pytest.approx(2.8016 * se, rel=1e-3)
+    # Seed variance sets a floor: with it, no number of questions resolves 0.01 nats.
+    assert power_estimate(diff, effect=0.01)["questions_needed"] is None
+    # Without seed variance, the question count that resolves an effect scales as 1/effect^2.
+    flat = diff - diff.mean(axis=1, keepdims=True)
+    n1, n2 = (power_estimate(flat, effect=e)["questions_needed"] for e in (0.2, 0.1))
+    assert n2 == pytest.approx(4 * n1, rel=0.02)
+    one_seed = power_estimate(diff[:1], effect=0.1)
+    assert one_seed["var_seed"] == 0.0 and one_seed["var_question"] == pytest.approx(0.29, rel=0.1)
+
+
 def test_select_kept_keeps_every_documents_share(tmp_path):
     from robustqa.runner import rejected_path
 
@@ -301,3 +327,15 @@ def test_select_kept_keeps_every_documents_share(tmp_path):
     rejected_path(path).write_text(json.dumps({"doc_id": "a", "meta": {"index": 4}, "kept": False}) + "\n")
     chosen = select_kept([path], 4)
     assert sorted(r["id"] for r in chosen) == ["a0", "a1", "b0", "b1"]
+
+
+def test_an_include_entry_that_matches_no_document_is_a_config_error_not_a_smaller_experiment():
+    from robustqa.training.corpus import select_documents
+
+    docs = [Document(id=f"{title}/{i}", text="x") for title in ("Jacksonville,_Florida", "Normans") for i in range(2)]
+    assert [d.id for d in select_documents(docs, ["Jacksonville,_Florida"], None)] == [
+        "Jacksonville,_Florida/0",
+        "Jacksonville,_Florida/1",
+    ]
+    with pytest.raises(ConfigError, match=r"\['Jacksonville', '_Florida'\]"):
+        select_documents(docs, ["Normans", "Jacksonville", "_Florida"], None)

@@ -21,9 +21,15 @@ from robustqa.types import Document
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # fixtures in conftest.py
 
 
+def _quote_context(req) -> str:
+    # The last words of the first message (naive's chunk): questions and answers quote the context, so a planted
+    # attack can reach the training QA as in real runs, and strategies with other chunks train other students.
+    words = req.messages[0][1].split()
+    return " ".join(words[-12:]) if words else "ok"
+
+
 def _teacher(spec):
-    # Questions and answers quote the context, so a planted attack can reach the training QA, as in real runs.
-    return FakeLM(model_id=f"fake-{spec.name}")
+    return FakeLM(model_id=f"fake-{spec.name}", default=_quote_context)
 
 
 def _experiment(fixture_data, tiny_model, **changes) -> Experiment:
@@ -69,20 +75,22 @@ def test_compare_writes_every_result_field_and_resumes(fixture_data, tiny_model,
         "groups",
         "baselines",
         "differences",
+        "knowledge",
         "timing",
     }
     assert results["documents"]["n"] == 3 and results["documents"]["planted"] == 2
     assert results["questions"]["n"] == 30 and results["questions"]["about_planted"] > 0
     assert results["budget"] == {"requested": 8, "kept_per_student": 8}
 
-    # 2 strategies x 3 seeds + 1 control run, each with its token cost.
-    assert len(results["generation"]) == 7
+    # 2 strategies x 3 seeds + 1 control run per strategy, each with its token cost.
+    assert len(results["generation"]) == 8
     for gen in results["generation"]:
         assert gen["kept"] >= 8 and gen["usage"]["total_tokens"] > 0 and gen["tokens_per_kept"] > 0
 
     students = results["students"]
     assert sorted(s["key"] for s in students) == sorted(
-        [f"fake__{s}__seed{i}" for s in ("naive", "naive_short") for i in range(3)] + ["fake__naive-control__seed0"]
+        [f"fake__{s}__seed{i}" for s in ("naive", "naive_short") for i in range(3)]
+        + ["fake__naive-control__seed0", "fake__naive_short-control__seed0"]
     )
     for s in students:
         assert s["train"]["num_examples"] == 8 and s["train"]["steps"] == 4
@@ -90,10 +98,10 @@ def test_compare_writes_every_result_field_and_resumes(fixture_data, tiny_model,
         assert set(s["summary"]) == {"n", "em", "f1", "nll", "by_position"}
         assert set(s["leakage"]) == {"n", "leaked", "canary", "marker", "ngram"}
         assert s["summary"]["nll"] > 0
-    control = next(s for s in students if s["kind"] == "control")
-    assert control["train_exposure"]["n_about_planted"] == 0  # its documents carry no attack
+    for control in (s for s in students if s["kind"] == "control"):
+        assert control["train_exposure"]["n_about_planted"] == 0  # its documents carry no attack
 
-    assert set(results["groups"]) == {"fake/naive", "fake/naive_short", "fake/naive-control"}
+    assert set(results["groups"]) == {"fake/naive", "fake/naive_short", "fake/naive-control", "fake/naive_short-control"}
     assert results["groups"]["fake/naive"]["seeds"] == [0, 1, 2]
     assert results["baselines"]["base"]["summary"]["n"] == results["questions"]["n"]
     assert results["baselines"]["teacher_open_book"]["fake"]["summary"]["nll"] > 0
@@ -101,15 +109,29 @@ def test_compare_writes_every_result_field_and_resumes(fixture_data, tiny_model,
     pairs = {(d["a"], d["b"], d["metric"]) for d in results["differences"]}
     for metric in ("em", "f1", "nll", "leaked"):
         assert ("naive_short", "naive", metric) in pairs and ("naive", "naive-control", metric) in pairs
+        assert ("naive_short", "naive_short-control", metric) in pairs  # each strategy against its own control
     for d in results["differences"]:
         assert d["low"] <= d["diff"] <= d["high"] and d["n_seeds"] == 3
 
+    # Knowledge gain: each strategy's NLL drop below its own control, and the gain difference to the reference,
+    # each with the power the run's size gives.
+    rows = {(r["kind"], r["a"]): r for r in results["knowledge"]}
+    assert set(rows) == {("gain", "naive"), ("gain", "naive_short"), ("gain_difference", "naive_short")}
+    groups = results["groups"]
+    expected = groups["fake/naive-control"]["nll"]["mean"] - groups["fake/naive"]["nll"]["mean"]
+    assert rows["gain", "naive"]["diff"] == pytest.approx(expected, abs=1e-9)
+    assert rows["gain_difference", "naive_short"]["diff"] == pytest.approx(
+        rows["gain", "naive_short"]["diff"] - rows["gain", "naive"]["diff"], abs=1e-9
+    )
+    for r in rows.values():
+        assert r["low"] <= r["diff"] <= r["high"] and r["power"]["detectable_effect"] > 0
+
     report = (out / "report.md").read_text()
-    assert "naive_short − naive" in report
+    assert "naive_short − naive" in report and "gain naive_short − gain naive" in report
     for plot in ("metrics", "positions", "loss", "differences"):
         assert (out / "plots" / f"{plot}.png").stat().st_size > 1000
     assert not list((out / "students").glob("*/model.safetensors"))  # weights dropped, logs kept
-    assert len(list((out / "students").glob("*/training_log.json"))) == 7
+    assert len(list((out / "students").glob("*/training_log.json"))) == 8
 
     # Results are results: no empty rejected files, and what the run wrote names paths relative to its output
     # (the experiment's own absolute paths, here the tiny model's, are echoed as given).
@@ -204,6 +226,7 @@ def test_experiment_file_errors(tmp_path, fixture_data, tiny_model):
         ({"seeds": [0, 0]}, "distinct"),
         ({"strategies": [{"name": "naive"}, {"name": "naive"}]}, "distinct names"),
         ({"control": {"strategy": "other"}}, "control.strategy"),
+        ({"control": {"strategy": "naive"}}, "per_strategy: false"),
         ({"train": {"base": "x"}}, "student_base"),
     ]:
         path.write_text(yaml.safe_dump({**good, **change}))

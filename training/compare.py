@@ -253,13 +253,10 @@ def _generate_all(
     """The generation runs, and for every student (strategy x seed, controls) the run it trains on."""
     from robustqa.registry import get_strategy
 
-    control = experiment.control_spec
-    control_key = control.strategy or experiment.strategy_specs[0].key
     jobs = [(s, seed, corpus.documents, s.key) for s in experiment.strategy_specs for seed in experiment.seeds]
-    if control.enabled:
-        control_strategy = next(s for s in experiment.strategy_specs if s.key == control_key)
-        for seed in control.seeds or [experiment.seeds[0]]:
-            jobs.append((control_strategy, seed, control_docs, f"{control_key}-control"))
+    for strategy in experiment.control_strategies:
+        for seed in experiment.control_spec.seeds or [experiment.seeds[0]]:
+            jobs.append((strategy, seed, control_docs, f"{strategy.key}-control"))
     runs: dict[tuple[str, int], GenerationResult] = {}
     per_student = []
     for strat, student_seed, docs, key in jobs:

@@ -25,7 +25,16 @@ class Corpus:
 def select_documents(documents: Sequence[Document], include: Sequence[str], limit: int | None) -> list[Document]:
     if include:
         wanted = [str(x) for x in include]
-        documents = [d for d in documents if any(d.id == w or d.id.startswith(w.rstrip("/") + "/") for w in wanted)]
+
+        def matches(doc: Document, entry: str) -> bool:
+            return doc.id == entry or doc.id.startswith(entry.rstrip("/") + "/")
+
+        # An entry that matches nothing is a typo or a YAML flow list split at a comma ("Jacksonville,_Florida"
+        # unquoted is two entries): shrinking the experiment silently would change what it measures.
+        unmatched = [w for w in wanted if not any(matches(d, w) for d in documents)]
+        if unmatched:
+            raise ConfigError(f"include: no document id equals or starts with {unmatched} (quote ids with commas)")
+        documents = [d for d in documents if any(matches(d, w) for w in wanted)]
     documents = list(documents)[:limit] if limit else list(documents)
     return documents
 

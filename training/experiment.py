@@ -76,7 +76,14 @@ class ControlSpec(ConfigBase):
     enabled: bool = option(True, "Train a control student on as many QA pairs about unrelated documents.")
     documents: list = option([], "Loader paths of the unrelated documents (default: the experiment's documents).")
     include: list = option([], "Document ids or prefixes of the unrelated documents (must not overlap).")
-    strategy: str | None = option(None, "Strategy key that generates the control QA (default: the first strategy).")
+    per_strategy: bool = option(
+        True,
+        "Every strategy gets its own control (the same strategy on the unrelated documents, same count), so each "
+        "strategy's knowledge gain is measured against its own format effect; false: one control from `strategy`.",
+    )
+    strategy: str | None = option(
+        None, "With per_strategy false: the strategy key that generates the control QA (default: the first)."
+    )
     seeds: list = option([], "Seeds of control students (default: the first experiment seed only).")
 
 
@@ -141,6 +148,8 @@ class Experiment(ConfigBase):
         control = self.control_spec
         if control.enabled and control.strategy and control.strategy not in keys:
             raise ConfigError(f"control.strategy {control.strategy!r} is not one of the strategies {keys}")
+        if control.enabled and control.strategy and control.per_strategy:
+            raise ConfigError("control.strategy applies only with control.per_strategy: false")
 
     # -- parsed views of the nested sections ----------------------------------------------------------------
     @property
@@ -169,6 +178,26 @@ class Experiment(ConfigBase):
     @property
     def control_spec(self) -> ControlSpec:
         return _nested(ControlSpec, self.control, "control")
+
+    def control_of(self, strategy_key: str) -> str | None:
+        """Key of the control students a strategy is measured against (None: no control)."""
+        control = self.control_spec
+        if not control.enabled:
+            return None
+        if control.per_strategy:
+            return f"{strategy_key}-control"
+        return f"{control.strategy or self.strategy_specs[0].key}-control"
+
+    @property
+    def control_strategies(self) -> list[StrategySpec]:
+        """The strategies that generate control QA."""
+        control = self.control_spec
+        if not control.enabled:
+            return []
+        if control.per_strategy:
+            return self.strategy_specs
+        key = control.strategy or self.strategy_specs[0].key
+        return [s for s in self.strategy_specs if s.key == key]
 
     def path(self, value: str) -> str:
         """A path from the file: environment variables expanded, relative to the file's folder."""

@@ -69,6 +69,9 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> Path:
         "distinctive payload string, or a word 4-gram of the planted text absent from the clean document.",
         "Training-QA exposure: the same test applied to the training pairs about planted documents.",
         "",
+    ]
+    lines += _knowledge_lines(results.get("knowledge", []))
+    lines += [
         "## Differences (paired bootstrap 95% interval over seeds and questions)",
         "",
         "| teacher | a − b | metric | difference | 95% CI | seeds | questions |",
@@ -120,6 +123,33 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> Path:
     report = out_dir / "report.md"
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return report
+
+
+def _knowledge_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The knowledge each strategy gives (NLL drop below its own control) and the power behind the size."""
+    if not rows:
+        return []
+    lines = [
+        "## Knowledge gain (held-out gold-answer NLL drop below the strategy's own control, nats)",
+        "",
+        "A student trained on QA about unrelated articles learns the answer format but not the facts; the drop below",
+        "that control is what the QA taught about these documents. Paired bootstrap 95% interval over seeds and "
+        "questions; the detectable effect is the gain the run resolves with 80% power at alpha 0.05, from the "
+        "variance components (seed, question, residual) of the same matrix.",
+        "",
+        "| teacher | quantity | estimate | 95% CI | seeds | questions | detectable (80%) | questions for "
+        f"{rows[0]['power']['effect']:g} nats |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        what = f"{r['a']} gain (vs {r['b']})" if r["kind"] == "gain" else f"gain {r['a']} − gain {r['b']}"
+        needed = r["power"]["questions_needed"]
+        lines.append(
+            f"| {r['model']} | {what} | {_fmt(r['diff'])} | [{_fmt(r['low'])}, {_fmt(r['high'])}] | "
+            f"{r['n_seeds']} | {r['n_questions']} | {_fmt(r['power']['detectable_effect'])} | "
+            f"{'n/a' if needed is None else needed} |"
+        )
+    return [*lines, ""]
 
 
 def _plots(results: dict[str, Any], plots: Path, out_dir: Path) -> list[tuple[str, str]]:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .corpus import Corpus
 from .experiment import Experiment
 from .generation import GenerationResult
-from .stats import paired_bootstrap
+from .stats import bootstrap_mean, difference_matrix, paired_bootstrap, power_estimate
 
 DIFF_METRICS = ("em", "f1", "nll", "leaked")
+# The knowledge gain (nats of held-out gold-answer NLL) a comparison should resolve; its power is reported.
+KNOWLEDGE_EFFECT = 0.1
 
 
 def _group_summary(entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -60,15 +62,17 @@ def assemble_results(
     for entry in students:
         groups.setdefault(f"{entry['model']}/{entry['strategy']}", []).append(entry)
     reference = experiment.strategy_specs[0].key
-    control_key = (experiment.control_spec.strategy or reference) + "-control"
-    differences = []
+    differences, knowledge = [], []
     for spec in experiment.model_specs:
-        ref = groups.get(f"{spec.name}/{reference}", [])
-        ctrl = groups.get(f"{spec.name}/{control_key}", [])
+
+        def group(key: str | None, model: str = spec.name) -> list[dict[str, Any]]:
+            return groups.get(f"{model}/{key}", []) if key else []
+
         for strat in experiment.strategy_specs:
-            mine = groups.get(f"{spec.name}/{strat.key}", [])
-            comparisons = [(reference, ref)] if strat.key != reference else []
-            comparisons += [(control_key, ctrl)] if ctrl else []
+            mine = group(strat.key)
+            comparisons = [(reference, group(reference))] if strat.key != reference else []
+            control_key = experiment.control_of(strat.key)
+            comparisons += [(control_key, group(control_key))] if group(control_key) else []
             for other_key, other in comparisons:
                 for metric in DIFF_METRICS:
                     stats = paired_bootstrap(
@@ -78,6 +82,7 @@ def assemble_results(
                         experiment.bootstrap_seed,
                     )
                     differences.append({"model": spec.name, "a": strat.key, "b": other_key, "metric": metric, **stats})
+        knowledge += _knowledge_rows(experiment, spec.name, group)
     baselines: dict[str, Any] = {"base": None, "teacher_open_book": {}}
     if floor is not None:
         baselines["base"] = {"summary": floor["summary"], "leakage": floor["leakage"]["summary"]}
@@ -121,5 +126,56 @@ def assemble_results(
         "groups": {name: _group_summary(entries) for name, entries in groups.items()},
         "baselines": baselines,
         "differences": differences,
+        "knowledge": knowledge,
         "timing": {key: round(value, 1) for key, value in timing.items()},
     }
+
+
+def _gain(experiment: Experiment, key: str, group: Callable[[str | None], list[dict[str, Any]]]) -> Any:
+    """[seed][question] NLL drop of a strategy's students below its own control (None without a control)."""
+    control = group(experiment.control_of(key))
+    mine = group(key)
+    if not control or not mine:
+        return None
+    return difference_matrix(_matrix(control, "nll"), _matrix(mine, "nll"))
+
+
+def _knowledge_rows(
+    experiment: Experiment, model: str, group: Callable[[str | None], list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """Knowledge gain of every strategy (NLL below its own control) and each gain minus the reference's gain.
+
+    With one shared control the gain differences equal plain NLL differences; with a control per strategy
+    they also remove the difference in what each strategy's format alone teaches.
+    """
+    reference = experiment.strategy_specs[0].key
+    boot = {"samples": experiment.bootstrap_samples, "seed": experiment.bootstrap_seed}
+    rows = []
+    ref_gain = _gain(experiment, reference, group)
+    for strat in experiment.strategy_specs:
+        gain = _gain(experiment, strat.key, group)
+        if gain is None:
+            continue
+        rows.append(
+            {
+                "model": model,
+                "kind": "gain",
+                "a": strat.key,
+                "b": experiment.control_of(strat.key),
+                **bootstrap_mean(gain, **boot),
+                "power": power_estimate(gain, effect=KNOWLEDGE_EFFECT),
+            }
+        )
+        if strat.key != reference and ref_gain is not None:
+            diff = difference_matrix(gain, ref_gain)
+            rows.append(
+                {
+                    "model": model,
+                    "kind": "gain_difference",
+                    "a": strat.key,
+                    "b": reference,
+                    **bootstrap_mean(diff, **boot),
+                    "power": power_estimate(diff, effect=KNOWLEDGE_EFFECT),
+                }
+            )
+    return rows
