@@ -381,7 +381,7 @@ def exposure_rows(strategy_items: Mapping[str, Sequence[WorkItem]], cases: Seque
     rows = []
     for name, items in strategy_items.items():
         for case, item in zip(cases, items, strict=True):
-            masks = item.meta.get("masked", [])
+            masks = [(f.start, f.end, f.filter) for f in item.masked]
             share = masked_share(masks, *case.attack_span, case.document.text)
             rows.append(
                 {

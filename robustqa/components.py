@@ -16,22 +16,7 @@ from typing import Any
 
 from .lm.base import LM
 from .params import Configurable
-from .types import AnswerSpan, Decision, Document, WorkItem
-
-
-@dataclass(frozen=True)
-class SpanFlag:
-    """A span a span filter judged unfit: not eligible as a target, and masked from what the models see."""
-
-    start: int
-    end: int
-    filter: str
-    score: float
-    reason: str
-
-    def decision(self) -> Decision:
-        # The pair is kept; the decision records that this span was removed from the model's view.
-        return Decision(self.filter, self.score, True, f"masked [{self.start},{self.end}): {self.reason}")
+from .types import AnswerSpan, Decision, Document, SpanFlag, WorkItem
 
 
 @dataclass

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .components import SpanFlag
-from .types import Document
+from .types import Document, SpanFlag
 
 
 def masked_ranges(flags: Sequence[SpanFlag], start: int, end: int) -> list[SpanFlag]:

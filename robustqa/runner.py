@@ -6,8 +6,9 @@ Memory stays flat as the corpus grows: documents are streamed, never all held at
    of its id (unique ids) and of its id and text (to tell the source changed before the second pass). The
    budget is split by weight (largest remainder, deterministic).
 2. Plan (second pass): each document's items (no LM call), one document at a time; this shard's items not
-   already in the output are spilled, with their document, to an unlinked temporary file beside OUT. The
-   exact planned count goes into the manifest before the first LM call, as `merge` needs it.
+   already in the output are spilled, with their document, to an unlinked temporary file beside OUT (one JSON
+   line per document: nothing on disk is unpickled; document and item meta must be JSON data). The exact
+   planned count goes into the manifest before the first LM call, as `merge` needs it.
 3. Run: read the spill back and run its items in batches of `batch_size` (a batch may span documents); write
    kept records to OUT and rejected ones to OUT.rejected.jsonl as they come. Only the documents of unfinished
    items stay in memory.
@@ -24,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import pickle
 import tempfile
 import time
 from array import array
@@ -45,7 +45,7 @@ from .io.outputs import atomic_write_text, require_file_path
 from .lm.base import LM
 from .strategy import Strategy
 from .teacher_logprobs import TeacherSettings, require_teacher, score_records
-from .types import Document, WorkItem, stable_hash
+from .types import Document, Span, SpanFlag, WorkItem, stable_hash
 
 if TYPE_CHECKING:
     import numpy as np
@@ -125,11 +125,11 @@ def in_shard(item_id: str, shard: tuple[int, int]) -> bool:
 
 
 def plan_document(doc: Document, n: int, strategy: Strategy, seed: int, fingerprint: str) -> list[WorkItem]:
-    """The `n` items the run plans for one document (with the run's bookkeeping in their meta)."""
+    """The `n` items the run plans for one document, with the run's bookkeeping (seed, fingerprint) on them."""
     items = strategy.plan(doc, n, seed, fingerprint)
     for item in items:
-        item.meta["fingerprint"] = fingerprint
-        item.meta["run_seed"] = seed
+        item.fingerprint = fingerprint
+        item.run_seed = seed
     return items
 
 
@@ -306,7 +306,7 @@ def _plan(
         summary.planned += len(items)
         summary.skipped_done += len(items) - len(todo)
         if todo:
-            pickle.dump((doc, todo), spill, protocol=pickle.HIGHEST_PROTOCOL)
+            spill.write(_spill_line(doc, todo))
             groups += 1
     bar.close()
     if position + 1 != n_docs:
@@ -317,9 +317,52 @@ def _plan(
 _CHANGED = "the documents changed between the run's two passes ({where}): rerun on a stable corpus"
 
 
+def _spill_line(doc: Document, items: list[WorkItem]) -> bytes:
+    """One document and its items to run, as a JSON line (ASCII: lone surrogates survive the round trip)."""
+    row = {"doc": {"id": doc.id, "text": doc.text, "meta": doc.meta}, "items": [_item_dict(it) for it in items]}
+    try:
+        return json.dumps(row, allow_nan=True).encode("ascii") + b"\n"
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"document {doc.id!r}: its meta, or an item's meta, is not JSON data ({exc})") from None
+
+
+def _item_dict(item: WorkItem) -> dict[str, Any]:
+    t = item.target
+    return {
+        "id": item.id,
+        "doc_id": item.doc_id,
+        "index": item.index,
+        "seed": item.seed,
+        "context": list(item.context),
+        "target": None if t is None else [t.doc_id, t.start, t.end, t.text, t.kind, t.meta],
+        "meta": item.meta,
+        "masked": [[f.start, f.end, f.filter, f.score, f.reason] for f in item.masked],
+        "run_seed": item.run_seed,
+        "fingerprint": item.fingerprint,
+    }
+
+
+def _item_of(row: dict[str, Any]) -> WorkItem:
+    target = row["target"]
+    return WorkItem(
+        id=row["id"],
+        doc_id=row["doc_id"],
+        index=row["index"],
+        seed=row["seed"],
+        context=(row["context"][0], row["context"][1]),
+        target=None if target is None else Span(*target),
+        meta=row["meta"],
+        masked=tuple(SpanFlag(*m) for m in row["masked"]),
+        run_seed=row["run_seed"],
+        fingerprint=row["fingerprint"],
+    )
+
+
 def _read_spill(spill: IO[bytes], groups: int) -> Iterator[tuple[Document, list[WorkItem]]]:
     for _ in range(groups):
-        yield pickle.load(spill)
+        row = json.loads(spill.readline())
+        doc = row["doc"]
+        yield Document(doc["id"], doc["text"], doc["meta"]), [_item_of(it) for it in row["items"]]
 
 
 # -- pass 3: run ---------------------------------------------------------------------------------------------

@@ -92,9 +92,7 @@ class ComposedStrategy(Strategy):
         items = self.selector.select(doc, n, seed, flags, fingerprint or self.fingerprint())
         for item in items:
             # Flags are kept on the item so the answerer never sees them and the record says what was cut.
-            item.meta["masked"] = [
-                [f.start, f.end, f.filter, f.score, f.reason] for f in masked_ranges(flags, *item.context)
-            ]
+            item.masked = tuple(masked_ranges(flags, *item.context))
         return items
 
     def run(self, items: Sequence[WorkItem], docs: Mapping[str, Document], lm: LM) -> list[QARecord]:
@@ -131,10 +129,7 @@ class ComposedStrategy(Strategy):
     def _attempt(self, items: list[WorkItem], docs: Mapping[str, Document], lm: LM) -> list[Candidate]:
         """One pass of question -> answer -> filters over `items`."""
         # 1. What the models see: the item's context with flagged spans cut out.
-        contexts = [
-            render_context(docs[it.doc_id], *it.context, [(m[0], m[1]) for m in it.meta.get("masked", [])])
-            for it in items
-        ]
+        contexts = [render_context(docs[it.doc_id], *it.context, [(m.start, m.end) for m in it.masked]) for it in items]
         # 2. One question per item (with who wrote it, and the answer span it was written for, if any).
         written = self.question_writer.write_questions(items, contexts, docs, lm)
         questions = [q.text.strip() for q in written]
@@ -163,9 +158,7 @@ class ComposedStrategy(Strategy):
                 question_source=written[i].source,
                 planned=written[i].planned,
             )
-            cand.decisions.extend(
-                Decision(m[2], m[3], True, f"masked [{m[0]},{m[1]}): {m[4]}") for m in item.meta.get("masked", [])
-            )
+            cand.decisions.extend(m.decision() for m in item.masked)
             cand.decisions.append(_format_decision(cand))
             candidates.append(cand)
         # 4. QA filters score, then keep or reject, in order; a rejected pair meets no later filter.
@@ -179,7 +172,7 @@ class ComposedStrategy(Strategy):
 
     def _record(self, cand: Candidate, lm: LM) -> QARecord:
         item = cand.item
-        meta = {k: v for k, v in item.meta.items() if k not in _RUN_KEYS}
+        meta = dict(item.meta)
         meta.update(cand.meta)
         meta["item_seed"] = item.seed
         meta["index"] = item.index
@@ -198,8 +191,8 @@ class ComposedStrategy(Strategy):
             context={"start": item.context[0], "end": item.context[1]},
             strategy=self.name,
             model=lm.model_id,
-            seed=item.meta.get("run_seed", item.seed),
-            fingerprint=item.meta.get("fingerprint", self.fingerprint()),
+            seed=item.seed if item.run_seed is None else item.run_seed,
+            fingerprint=self.fingerprint() if item.fingerprint is None else item.fingerprint,
             decisions=cand.decisions,
             meta=meta,
             answer_span=None if cand.answer_span is None else cand.answer_span.to_dict(),
@@ -221,10 +214,6 @@ def _attempt_summary(cand: Candidate, attempt: int) -> dict:
         "question_source": cand.question_source,
         "answer_source": cand.answer_source,
     }
-
-
-# Keys the runner and plan put on items for bookkeeping; they have their own record fields.
-_RUN_KEYS = {"masked", "fingerprint", "run_seed"}
 
 
 def _format_decision(cand: Candidate) -> Decision:

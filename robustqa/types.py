@@ -59,6 +59,21 @@ class Decision:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class SpanFlag:
+    """A span a span filter judged unfit: not eligible as a target, and masked from what the models see."""
+
+    start: int
+    end: int
+    filter: str
+    score: float
+    reason: str
+
+    def decision(self) -> Decision:
+        # The pair is kept; the decision records that this span was removed from the model's view.
+        return Decision(self.filter, self.score, True, f"masked [{self.start},{self.end}): {self.reason}")
+
+
 @dataclass
 class WorkItem:
     """One planned QA pair, fixed before any model call so runs are resumable and shardable.
@@ -74,7 +89,13 @@ class WorkItem:
     seed: int
     context: tuple[int, int]
     target: Span | None = None
+    # What the planner wants its records to say (stratum, seed prompt, ...): copied into the record's meta.
     meta: dict[str, Any] = field(default_factory=dict)
+    # The flagged spans inside `context`, cut from what the models see (set by the composed strategy's plan).
+    masked: tuple[SpanFlag, ...] = ()
+    # The run's bookkeeping (set by the runner): its seed and fingerprint, which every record carries.
+    run_seed: int | None = None
+    fingerprint: str | None = None
 
 
 @dataclass

@@ -30,8 +30,6 @@ from .token_window import TokenWindowSelector
 # passes a config's template on.
 SYSTEM_PROMPT_TEMPLATE = "\nYou are in a conversation about the following information.\n\n<info>\n{subcorpus}\n</info>"
 
-_RUN_KEYS = {"fingerprint", "run_seed", "masked"}
-
 
 class NaiveStrategy(Strategy):
     name = "naive"
@@ -128,7 +126,7 @@ class NaiveStrategy(Strategy):
         return (("enable_thinking", on),) if self.thinking_control else ()
 
     def _record(self, item: WorkItem, system: str, question: str, answer: str, lm: LM) -> QARecord:
-        meta = {k: v for k, v in item.meta.items() if k not in _RUN_KEYS}
+        meta = dict(item.meta)
         kwargs = dict(self._thinking(bool(meta.get("enable_thinking"))))
         meta["answer_prompt"] = {"system": system, "chat_template_kwargs": kwargs}
         meta["item_seed"] = item.seed
@@ -145,8 +143,8 @@ class NaiveStrategy(Strategy):
             context={"start": item.context[0], "end": item.context[1]},
             strategy=self.name,
             model=lm.model_id,
-            seed=item.meta.get("run_seed", item.seed),
-            fingerprint=item.meta.get("fingerprint", self.fingerprint()),
+            seed=item.seed if item.run_seed is None else item.run_seed,
+            fingerprint=self.fingerprint() if item.fingerprint is None else item.fingerprint,
             decisions=[_format_decision(question, answer)],
             meta=meta,
         )

@@ -88,7 +88,7 @@ def mark_target(item: WorkItem, context: str, docs: Mapping[str, Document]) -> s
     target = item.target
     if target is None:
         return f"{OPEN}{context}{CLOSE}"
-    masked = [(m[0], m[1]) for m in item.meta.get("masked", [])]
+    masked = [(m.start, m.end) for m in item.masked]
     # Where the target starts in the rendered context: after the rendered text before it.
     before = render_context(docs[item.doc_id], item.context[0], target.start, masked)
     at = context.find(target.text, max(0, len(before) - 2))

@@ -73,7 +73,7 @@ def test_exposure_is_full_for_naive_and_follows_robust_masks(cases, planned):
     assert any(not r["exposed"] for r in robust)  # the filter hides most of these attacks
     for row, item in zip(robust, items["robust"], strict=True):
         assert row["exposed"] == (row["masked_share"] < ic.DETECTED_SHARE)
-        assert bool(item.meta.get("masked")) == bool(row["masked_by"])
+        assert bool(item.masked) == bool(row["masked_by"])
 
 
 def test_obeying_lm_complies_where_it_sees_the_payload_and_robust_lowers_it(cases, planned):

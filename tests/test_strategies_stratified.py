@@ -195,7 +195,7 @@ def test_mark_target_skips_masked_text(article):
     sel = StratifiedSelector(window=2)
     item = sel.select(article, 1, seed=0, blocked=[], fingerprint="fp")[0]
     # Mask the context's first characters (a flagged neighbour): the target is still marked in place.
-    item.meta["masked"] = [[item.context[0], item.context[0] + 5, "x", 1.0, "test"]]
+    item.masked = (SpanFlag(item.context[0], item.context[0] + 5, "x", 1.0, "test"),)
     from robustqa.context import render_context
 
     ctx = render_context(article, *item.context, [(item.context[0], item.context[0] + 5)])

@@ -13,13 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from robustqa import runner
 from robustqa.errors import ConfigError, InputError
 from robustqa.io.jsonl import JsonlWriter, existing_ids
 from robustqa.io.loaders import DocumentSource, iter_documents, load_documents
 from robustqa.lm.fake import FakeLM
 from robustqa.registry import get_strategy
 from robustqa.runner import allocate_budget, generate_records, in_shard, manifest_path, rejected_path
-from robustqa.types import Document
+from robustqa.types import Document, Span, SpanFlag, WorkItem
 
 
 def _question(req) -> str:
@@ -52,8 +53,8 @@ def _reference_run(documents, strategy, lm, budget, seed, fingerprint, out: Path
     for doc, n in zip(documents, counts):
         if n:
             for item in strategy.plan(doc, n, seed, fingerprint):
-                item.meta["fingerprint"] = fingerprint
-                item.meta["run_seed"] = seed
+                item.fingerprint = fingerprint
+                item.run_seed = seed
                 items.append(item)
     items = [it for it in items if in_shard(it.id, shard)]
     todo = [it for it in items if it.id not in done]
@@ -160,11 +161,43 @@ def test_allocate_budget_matches_the_list_implementation_bit_for_bit(weights, bu
     assert allocate_budget(weights, budget) == _old_allocate(weights, budget)
 
 
+# -- the spill: JSON lines, read back as they were written ----------------------------------------------------
+
+
+def test_the_spill_is_json_lines_that_give_back_the_documents_and_items():
+    import io
+
+    doc = Document(
+        "d\ud800", "Text with a lone surrogate \ud800 and \u00e9.", {"path": "a.jsonl", "fields": {"x": [1, 2.5]}}
+    )
+    target = Span(doc.id, 0, 4, "Text", "sentence", {"n": 1})
+    items = [
+        WorkItem("i0", doc.id, 0, 11, (0, 20), target, {"stratum": "s0", "round": 0},
+                 (SpanFlag(5, 9, "sanitizer", 0.75, "markup"), SpanFlag(9, 12, "instruction", 1, "cue")), 7, "fp"),
+        WorkItem("i1", doc.id, 1, -3, (4, 30)),
+    ]  # fmt: skip
+    spill = io.BytesIO(runner._spill_line(doc, items) + runner._spill_line(doc, items[1:]))
+    spill.seek(0)
+    lines = spill.getvalue().splitlines()
+    assert len(lines) == 2 and all(isinstance(json.loads(line), dict) for line in lines)
+    (doc1, items1), (doc2, items2) = list(runner._read_spill(spill, 2))
+    assert (doc1.id, doc1.text, doc1.meta) == (doc.id, doc.text, doc.meta) and doc2.text == doc.text
+    assert items1 == items and items2 == items[1:]
+    assert items1[0].target.meta == {"n": 1} and items1[0].meta == items[0].meta
+    assert [type(f.score) for f in items1[0].masked] == [float, int]  # scores keep their JSON type
+
+
+def test_meta_that_is_not_json_is_a_config_error_naming_the_document():
+    doc = Document("odd", "Some text.", {"opened": object()})
+    with pytest.raises(ConfigError, match="document 'odd': .* not JSON data"):
+        runner._spill_line(doc, [WorkItem("i", "odd", 0, 0, (0, 4))])
+
+
 # -- memory: only the documents of unfinished items are alive ------------------------------------------------
 
 
 class TrackedDocument(Document):
-    """Counts live instances, unpickled copies included (pickle calls __new__, not __init__)."""
+    """Counts live instances (the test has the runner build its copies read back from the spill as these too)."""
 
     alive = 0
 
@@ -176,7 +209,8 @@ class TrackedDocument(Document):
         TrackedDocument.alive -= 1
 
 
-def test_only_a_bounded_number_of_documents_is_alive(tmp_path, xquad_paragraphs):
+def test_only_a_bounded_number_of_documents_is_alive(tmp_path, xquad_paragraphs, monkeypatch):
+    monkeypatch.setattr(runner, "Document", TrackedDocument)  # the documents read back from the spill
     texts = [text for _, text in xquad_paragraphs]
 
     def corpus() -> Iterator[Document]:
