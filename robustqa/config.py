@@ -97,7 +97,7 @@ class GenerateConfig(ConfigBase):
             return REGISTRY.make_strategy(self.strategy, **self.strategy_params)
         if self.question_writer is None or self.answerer is None:
             raise ConfigError("a composition needs selector, question_writer and answerer")
-        return ComposedStrategy(
+        strategy = ComposedStrategy(
             selector=REGISTRY.make_component("selector", self.selector),
             question_writer=REGISTRY.make_component("question_writer", self.question_writer),
             answerer=REGISTRY.make_component("answerer", self.answerer),
@@ -106,6 +106,8 @@ class GenerateConfig(ConfigBase):
             name=self.strategy,
             attempts=self.attempts,
         )
+        strategy.validate()
+        return strategy
 
     def fingerprint(self, strategy: Strategy, model_id: str) -> str:
         """Hash of everything that decides the records' content: strategy, model, budget and seed."""

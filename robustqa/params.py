@@ -28,6 +28,11 @@ class Configurable:
     def get_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._param_names()}
 
+    def validate(self) -> None:
+        """Check the parameters, raising ConfigError on a bad one. Called once, when the object is built (the
+        registry does it, and `robustqa.runner.generate_records` for a strategy built by hand), so the methods
+        that do the work never check them again. Default: nothing to check."""
+
     def describe(self) -> dict[str, Any]:
         """A JSON-able description: class, registered name and parameters (nested components described too)."""
         return {

@@ -95,6 +95,7 @@ class Registry:
         except TypeError as exc:
             raise ConfigError(f"strategy {name!r}: {exc}") from exc
         strategy.name = name
+        strategy.validate()
         return strategy
 
     def make_component(self, kind: str, spec: dict[str, Any] | str) -> Any:
@@ -110,9 +111,11 @@ class Registry:
             raise ConfigError(f"unknown {kind} {name!r}; available: {', '.join(sorted(table)) or 'none'}")
         check_call(table[name].factory, params, f"{kind} {name!r}")
         try:
-            return table[name].factory(**params)
+            component = table[name].factory(**params)
         except TypeError as exc:
             raise ConfigError(f"{kind} {name!r}: {exc}") from exc
+        component.validate()
+        return component
 
 
 def _resolve(value: str) -> Callable[[Registry], None]:

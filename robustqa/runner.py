@@ -179,7 +179,9 @@ def generate_records(
     read = _reader(documents)
     teacher_part = [sorted(teacher.describe().items())] if teacher is not None else []
     fingerprint = fingerprint or stable_hash(strategy.fingerprint(), lm.model_id, budget, seed, *teacher_part)
-    # A component that cannot work with this backend (scoring it lacks) fails now, before any file is touched.
+    # A bad parameter, or a component that cannot work with this backend (scoring it lacks), fails now, before
+    # any file is touched.
+    strategy.validate()
     strategy.check_backend(lm)
     lm_seconds0 = lm.usage.seconds
     usage0 = lm.usage.to_dict()

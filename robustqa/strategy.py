@@ -3,7 +3,8 @@
 The strategy contract (checked for every registered strategy by tests/test_strategy_contract.py):
 
 1. `__init__` only stores its keyword arguments under same-named attributes (`get_params()` returns them); no
-   model is loaded, no file read, no random state drawn.
+   model is loaded, no file read, no random state drawn. `validate()` checks them, once, when the strategy is
+   built (a bad parameter is a ConfigError before any document is read), and the components' with them.
 2. `plan(doc, n, seed, fingerprint)` returns exactly `n` work items (fewer only when the document has fewer
    eligible targets, never more), with unique ids, without any LM call, and is deterministic: the same arguments
    give the same items in every process. Every item's `context` lies inside the document, and so does its
@@ -77,6 +78,12 @@ class ComposedStrategy(Strategy):
     def components(self) -> list[Component]:
         return [*self.span_filters, self.selector, self.question_writer, self.answerer, *self.filters]
 
+    def validate(self) -> None:
+        if self.attempts < 1:
+            raise ConfigError(f"attempts must be >= 1, got {self.attempts}")
+        for component in self.components():
+            component.validate()
+
     def check_backend(self, lm: LM) -> None:
         for component in self.components():
             component.check_backend(lm)
@@ -99,8 +106,6 @@ class ComposedStrategy(Strategy):
         """One record per item. With `attempts` > 1 a rejected pair is tried again on the SAME target with a
         derived seed (the fixed target is the point: retrying must not drift to easier spans); the record is
         the first kept attempt or the last one, and the earlier attempts ride along in its meta."""
-        if self.attempts < 1:
-            raise ConfigError(f"attempts must be >= 1, got {self.attempts}")
         items = list(items)
         final: list[Candidate | None] = [None] * len(items)
         earlier: list[list[dict]] = [[] for _ in items]

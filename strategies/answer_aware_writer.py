@@ -153,13 +153,15 @@ class AnswerAwareQuestionWriter(QuestionWriter):
         self.user_prompt = user_prompt or (CLOZE_PROMPT if cloze else USER_PROMPT)
         self.score_prompt = score_prompt
 
-    def check_backend(self, lm: LM) -> None:
+    def validate(self) -> None:
         if self.attempts < 1:
             raise ConfigError(f"answer_aware attempts must be >= 1, got {self.attempts}")
         if self.prompt_style not in PROMPT_STYLES:
             raise ConfigError(f"answer_aware prompt_style must be cloze or answer, got {self.prompt_style!r}")
         if self.round_trip not in ("auto", "require", "off"):
             raise ConfigError(f"answer_aware round_trip must be auto, require or off, got {self.round_trip!r}")
+
+    def check_backend(self, lm: LM) -> None:
         if self.round_trip == "require":
             require_scoring(lm, "the answer_aware question writer (round_trip: require)")
 

@@ -32,6 +32,12 @@ class ContextAnswerer(Answerer):
         self.samples = samples
         self.system_prompt = system_prompt
 
+    def validate(self) -> None:
+        if self.samples < 1:
+            raise ConfigError(f"answerer samples must be >= 1, got {self.samples}")
+        if self.samples > 1 and self.temperature <= 0:
+            raise ConfigError("answerer samples > 1 needs temperature > 0 (greedy samples are all the same)")
+
     def answer(
         self,
         items: Sequence[WorkItem],
@@ -40,10 +46,6 @@ class ContextAnswerer(Answerer):
         docs: Mapping[str, Document],
         lm: LM,
     ) -> list[list[str]]:
-        if self.samples < 1:
-            raise ConfigError(f"answerer samples must be >= 1, got {self.samples}")
-        if self.samples > 1 and self.temperature <= 0:
-            raise ConfigError("answerer samples > 1 needs temperature > 0 (greedy samples are all the same)")
         systems = [self.system_prompt.format(context=ctx) for ctx in contexts]
         for item, system in zip(items, systems):
             # The record carries the prompt it was answered with (teacher logprobs and exports read it).

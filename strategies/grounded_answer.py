@@ -88,9 +88,11 @@ class GroundedAnswer(QAFilter):
         self.max_candidates = max_candidates
         self.score_prompt = score_prompt
 
-    def check_backend(self, lm: LM) -> None:
+    def validate(self) -> None:
         if self.scoring not in ("auto", "require", "off"):
             raise ConfigError(f"grounded_answer scoring must be auto, require or off, got {self.scoring!r}")
+
+    def check_backend(self, lm: LM) -> None:
         if self.scoring == "require":
             require_scoring(lm, "the grounded_answer filter (scoring: require)")
 

@@ -171,13 +171,15 @@ class InstructionFilter(SpanFilter):
         self.max_gap = max_gap
         self.weights = weights
 
-    # -- scoring ---------------------------------------------------------------------------------------------
-    def _weights(self) -> dict[str, float]:
+    def validate(self) -> None:
         unknown = set(self.weights or {}) - set(DEFAULT_WEIGHTS)
         if unknown:
             raise ConfigError(
                 f"instruction filter: unknown weight(s) {sorted(unknown)}; known: {list(DEFAULT_WEIGHTS)}"
             )
+
+    # -- scoring ---------------------------------------------------------------------------------------------
+    def _weights(self) -> dict[str, float]:
         return {**DEFAULT_WEIGHTS, **{k: float(v) for k, v in (self.weights or {}).items()}}
 
     def score(self, doc: Document) -> list[UnitScore]:

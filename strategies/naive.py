@@ -63,6 +63,9 @@ class NaiveStrategy(Strategy):
         self.chunk_group = chunk_group
         self.system_prompt_template = system_prompt_template
 
+    def validate(self) -> None:
+        self._selector().validate()
+
     def _selector(self) -> TokenWindowSelector:
         return TokenWindowSelector(
             self.min_tokens,

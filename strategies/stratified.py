@@ -64,10 +64,16 @@ class StratifiedSelector(Selector):
         self.min_target_words = min_target_words
         self.weight_by = weight_by
 
-    # -- eligibility -----------------------------------------------------------------------------------------
-    def units(self, doc: Document) -> list[Span]:
+    def validate(self) -> None:
         if self.unit not in UNITS:
             raise ConfigError(f"stratified unit must be one of {', '.join(UNITS)}, got {self.unit!r}")
+        if self.weight_by not in WEIGHTS:
+            raise ConfigError(f"stratified weight_by must be one of {', '.join(WEIGHTS)}, got {self.weight_by!r}")
+        if self.position_buckets < 1 or self.window < 0 or self.max_context_chars < 1:
+            raise ConfigError("stratified needs position_buckets >= 1, window >= 0 and max_context_chars >= 1")
+
+    # -- eligibility -----------------------------------------------------------------------------------------
+    def units(self, doc: Document) -> list[Span]:
         return sentences(doc.text, doc.id) if self.unit == "sentence" else paragraphs(doc.text, doc.id)
 
     def is_content(self, span: Span) -> bool:
@@ -82,15 +88,11 @@ class StratifiedSelector(Selector):
     def weight(self, doc: Document) -> float:
         # Content only: a page of navigation earns no more questions than its article. Targets are spans, so
         # by default every content span weighs the same, wherever it is.
-        if self.weight_by not in WEIGHTS:
-            raise ConfigError(f"stratified weight_by must be one of {', '.join(WEIGHTS)}, got {self.weight_by!r}")
         content = [s for s in self.units(doc) if self.is_content(s)]
         return float(len(content)) if self.weight_by == "units" else float(sum(len(s.text) for s in content))
 
     # -- planning --------------------------------------------------------------------------------------------
     def select(self, doc: Document, n: int, seed: int, blocked: Sequence[SpanFlag], fingerprint: str) -> list[WorkItem]:
-        if self.position_buckets < 1 or self.window < 0 or self.max_context_chars < 1:
-            raise ConfigError("stratified needs position_buckets >= 1, window >= 0 and max_context_chars >= 1")
         spans = self.units(doc)
         eligible = self.eligible(doc, blocked)
         if n <= 0 or not eligible:

@@ -44,7 +44,7 @@ class TokenWindowSelector(Selector):
         self.chunk_group = chunk_group
         self.prob_thinking = prob_thinking
 
-    def check(self) -> None:
+    def validate(self) -> None:
         low = self.max_tokens if self.min_tokens is None else self.min_tokens
         if not 0 < low <= self.max_tokens:
             raise ConfigError(
@@ -60,7 +60,6 @@ class TokenWindowSelector(Selector):
             raise ConfigError(f"prob_thinking must be in [0, 1], got {self.prob_thinking}")
 
     def select(self, doc: Document, n: int, seed: int, blocked: Sequence[SpanFlag], fingerprint: str) -> list[WorkItem]:
-        self.check()
         offsets, unit = token_offsets(doc.text, self.tokenizer)
         if not len(offsets):
             raise ConfigError(f"document {doc.id!r} has no tokens to draw a window from")

@@ -87,9 +87,11 @@ class Verifier(QAFilter):
         self.round_trip_max_tokens = round_trip_max_tokens
         self.round_trip_prompt = round_trip_prompt
 
-    def judge(self, candidates: Sequence[Candidate], docs: Mapping[str, Document], lm: LM) -> list[Decision]:
+    def validate(self) -> None:
         if not (self.lexical or self.semantic or self.round_trip):
             raise ConfigError("verifier needs at least one of lexical, semantic, round_trip")
+
+    def judge(self, candidates: Sequence[Candidate], docs: Mapping[str, Document], lm: LM) -> list[Decision]:
         evidence = [_evidence(c) for c in candidates]
         decisions: list[Decision | None] = [None] * len(candidates)
         # 1. Hard checks, before any model call is spent on the pair.

@@ -185,7 +185,7 @@ def test_weights_are_configurable_and_checked():
     assert _flt().flag(doc)
     assert _flt(weights={"response_reference": 0.0}).flag(doc) == []
     with pytest.raises(ConfigError, match="unknown weight"):
-        _flt(weights={"no_such_cue": 1.0}).flag(doc)
+        _flt(weights={"no_such_cue": 1.0}).validate()
 
 
 def test_an_off_topic_question_is_suspicion_not_evidence():

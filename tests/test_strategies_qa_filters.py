@@ -109,7 +109,7 @@ def test_verifier_rejects_questions_not_about_the_target_without_a_model_call():
 
 def test_verifier_without_any_score_is_a_config_error():
     with pytest.raises(ConfigError):
-        Verifier(lexical=False, semantic=False, round_trip=False).judge([_candidate("x")], {"d": DOC}, FakeLM())
+        Verifier(lexical=False, semantic=False, round_trip=False).validate()
 
 
 def test_consistency_keeps_the_majority_and_replaces_the_answer():

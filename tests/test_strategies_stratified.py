@@ -13,6 +13,7 @@ from robustqa.strategies.targeted_writer import TargetedQuestionWriter, mark_tar
 from robustqa.components import SpanFlag
 from robustqa.errors import ConfigError
 from robustqa.lm.fake import FakeLM
+from robustqa.registry import REGISTRY
 from robustqa.runner import allocate_budget
 from robustqa.strategy import ComposedStrategy
 from robustqa.types import Document
@@ -118,12 +119,14 @@ def test_one_question_per_content_sentence_over_a_corpus_reaches_every_sentence(
     by_length = allocate_budget([StratifiedSelector(weight_by="chars").weight(d) for d in docs], n)
     assert by_length[0] > 3  # what the default avoids
     with pytest.raises(ConfigError, match="weight_by"):
-        StratifiedSelector(weight_by="tokens").weight(docs[0])
+        StratifiedSelector(weight_by="tokens").validate()
 
 
 def test_bad_unit_is_a_config_error(article):
     with pytest.raises(ConfigError, match="unit"):
-        StratifiedSelector(unit="word").select(article, 2, 0, [], "fp")
+        StratifiedSelector(unit="word").validate()
+    with pytest.raises(ConfigError, match="unit"):  # at build time, before any document is seen
+        REGISTRY.make_component("selector", {"name": "stratified", "unit": "word"})
 
 
 # -- the targeted question writer ----------------------------------------------------------------------------
@@ -241,4 +244,4 @@ def test_attempts_below_one_is_a_config_error(article):
         selector=StratifiedSelector(), question_writer=TargetedQuestionWriter(), answerer=ContextAnswerer(), attempts=0
     )
     with pytest.raises(ConfigError, match="attempts"):
-        strategy.run(strategy.plan(article, 1, seed=0), {article.id: article}, FakeLM())
+        strategy.validate()

@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from robustqa.errors import ConfigError
 from robustqa.lm.fake import FakeLM
 from robustqa.params import Configurable
 from robustqa.registry import REGISTRY
@@ -42,6 +43,54 @@ def test_constructors_only_store_their_arguments(name):
         rebuilt = type(part)(**params)
         assert rebuilt.get_params().keys() == params.keys()
         assert rebuilt.fingerprint() == part.fingerprint()
+
+
+def _subclasses(cls: type) -> list[type]:
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+def test_parameters_are_checked_when_built_and_never_per_call(name, real_docs, monkeypatch):
+    strategy = REGISTRY.make_strategy(name)
+    calls = []
+    for cls in _subclasses(Configurable):
+        if "validate" in vars(cls):
+            monkeypatch.setattr(cls, "validate", lambda self, cls=cls: calls.append(cls.__name__))
+    docs = {d.id: d for d in real_docs}
+    items = [it for d in real_docs for it in strategy.plan(d, 2, seed=0, fingerprint="fp")]
+    assert items and len(strategy.run(items, docs, _fake_lm())) == len(items)
+    assert calls == []
+
+
+@pytest.mark.parametrize(
+    "kind, spec, message",
+    [
+        ("selector", {"name": "stratified", "unit": "word"}, "unit must be one of"),
+        ("selector", {"name": "stratified", "weight_by": "tokens"}, "weight_by must be one of"),
+        ("selector", {"name": "stratified", "window": -1}, "window >= 0"),
+        ("selector", {"name": "token_window", "min_tokens": 90, "max_tokens": 10}, "min_tokens <= max_tokens"),
+        ("selector", {"name": "token_window", "chunk_group": 0}, "chunk_group must be >= 1"),
+        ("answerer", {"name": "context", "samples": 0}, "samples must be >= 1"),
+        ("answerer", {"name": "context", "samples": 3, "temperature": 0.0}, "needs temperature > 0"),
+        ("question_writer", {"name": "answer_aware", "prompt_style": "poem"}, "prompt_style must be"),
+        ("span_filter", {"name": "instruction", "weights": {"no_such_cue": 1.0}}, "unknown weight"),
+        ("filter", {"name": "verifier", "lexical": False, "semantic": False, "round_trip": False}, "at least one"),
+        ("filter", {"name": "grounded_answer", "scoring": "maybe"}, "scoring must be auto, require or off"),
+    ],
+)
+def test_a_bad_parameter_fails_when_the_component_is_built(kind, spec, message):
+    with pytest.raises(ConfigError, match=message):
+        REGISTRY.make_component(kind, spec)
+
+
+def test_a_bad_strategy_parameter_fails_when_the_strategy_is_built():
+    with pytest.raises(ConfigError, match="min_tokens <= max_tokens"):
+        REGISTRY.make_strategy("naive", min_tokens=90, max_tokens=10)
+    with pytest.raises(ConfigError, match="attempts must be >= 1"):
+        REGISTRY.make_strategy("stratified", attempts=0)
 
 
 @pytest.mark.parametrize("name", STRATEGY_NAMES)
