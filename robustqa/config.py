@@ -20,11 +20,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from .budget import MAX_BUDGET
 from .config_base import ConfigBase, from_dict  # noqa: F401  (from_dict: its old import path)
 from .config_base import option as _f
 from .errors import ConfigError
 from .registry import REGISTRY
-from .runner import MAX_BUDGET
 from .strategy import ComposedStrategy, Strategy
 from .typecheck import describe_value, type_ok
 from .types import stable_hash

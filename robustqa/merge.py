@@ -3,7 +3,7 @@
 1. Read every shard's manifest: all must carry the same fingerprint (same config, model, budget, seed) and
    the same N; each index 0..N-1 must appear once (a missing shard is an error unless `allow_partial`).
 2. Stream every shard's kept and rejected records into temporary files beside the output: each record must
-   carry the run's fingerprint, belong to its file's shard (`robustqa.runner.in_shard`) and appear only once.
+   carry the run's fingerprint, belong to its file's shard (`robustqa.budget.in_shard`) and appear only once.
 3. Where a manifest says how many items its shard planned, the records present must match it.
 4. Only when all checks pass are the temporary files renamed into place, with a manifest, so the merged output
    can be audited, exported or resumed (`--resume`) like an unsharded run. A failed merge leaves no output.
@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .budget import in_shard
 from .errors import ConfigError, InputError
 from .io.bounded import loads_json
 from .io.jsonl import iter_jsonl
 from .io.outputs import refuse_overlap, require_file_path
-from .runner import in_shard, manifest_path, rejected_path
+from .run_files import manifest_path, rejected_path
 
 
 @dataclass

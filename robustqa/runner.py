@@ -4,7 +4,7 @@ Memory stays flat as the corpus grows: documents are streamed, never all held at
 
 1. Weigh (first pass over the documents): each document's strategy weight, kept as a float, and a 64-bit hash
    of its id (unique ids) and of its id and text (to tell the source changed before the second pass). The
-   budget is split by weight (largest remainder, deterministic).
+   budget is split by weight (largest remainder, deterministic: `robustqa.budget`).
 2. Plan (second pass): each document's items (no LM call), one document at a time; this shard's items not
    already in the output are spilled, with their document, to an unlinked temporary file beside OUT (one JSON
    line per document: nothing on disk is unpickled; document and item meta must be JSON data). The exact
@@ -12,6 +12,8 @@ Memory stays flat as the corpus grows: documents are streamed, never all held at
 3. Run: read the spill back and run its items in batches of `batch_size` (a batch may span documents); write
    kept records to OUT and rejected ones to OUT.rejected.jsonl as they come. Only the documents of unfinished
    items stay in memory.
+
+What an earlier run left beside OUT is judged, and the manifest written, by `robustqa.run_files`.
 
 Records, their order and the batches are the same as planning every item up front would give. A killed run
 resumes with `resume=True`: the same config plans the same item ids, and finished ones are skipped.
@@ -36,22 +38,19 @@ from typing import IO, TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
-from . import __version__
+from .budget import MAX_BUDGET, _allocate, allocate_budget, in_shard  # noqa: F401  (their import path)
 from .errors import ConfigError
-from .io.bounded import loads_json
-from .io.jsonl import JsonlWriter, complete_lines, repair_tail
+from .io.jsonl import JsonlWriter
 from .io.lock import OutputLock
-from .io.outputs import atomic_write_text, require_file_path
+from .io.outputs import require_file_path
 from .lm.base import LM
+from .run_files import check_earlier_output, manifest_path, prepare_output, rejected_path  # noqa: F401  (paths)
 from .strategy import Strategy
 from .teacher_logprobs import TeacherSettings, require_teacher, score_records
 from .types import Document, Span, SpanFlag, WorkItem, stable_hash
 
 if TYPE_CHECKING:
     import numpy as np
-
-# Past this a run would never finish (and numpy's int64 arithmetic on the budget would overflow).
-MAX_BUDGET = 10_000_000
 
 # What `generate_records` reads twice: see the module docstring.
 Documents = Iterable[Document] | Callable[[], Iterable[Document]]
@@ -78,50 +77,6 @@ class RunSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "pairs_per_minute": round(self.pairs_per_minute, 2)}
-
-
-def rejected_path(out: Path) -> Path:
-    return out.with_name(out.name.removesuffix(".jsonl") + ".rejected.jsonl")
-
-
-def manifest_path(out: Path) -> Path:
-    return out.with_name(out.name.removesuffix(".jsonl") + ".manifest.json")
-
-
-def allocate_budget(weights: Sequence[float], budget: int) -> list[int]:
-    """Largest-remainder split of `budget` proportional to `weights` (ties go to the earlier document)."""
-    import numpy as np
-
-    return _allocate(np.asarray(weights, dtype=np.float64).reshape(-1), budget).tolist()
-
-
-def _allocate(weights: np.ndarray, budget: int) -> np.ndarray:
-    """`allocate_budget` on an array (8 bytes per document, a few more while it runs), bit for bit the same
-    split: the same float operations in the same order."""
-    import numpy as np
-
-    # Summed left to right like Python's sum (not numpy's pairwise sum), without a list of Python floats.
-    total = float(sum(w for w in memoryview(np.ascontiguousarray(weights, dtype=np.float64)) if w > 0))
-    if budget <= 0 or total <= 0:
-        return np.zeros(len(weights), dtype=np.int64)
-    exact = np.maximum(weights, 0.0)
-    exact *= budget
-    exact /= total
-    whole = np.floor(exact)
-    exact -= whole  # the remainders
-    np.negative(exact, out=exact)
-    # A stable sort on the negated remainders: the largest first, ties to the earlier document.
-    order = np.argsort(exact, kind="stable")
-    del exact
-    counts = whole.astype(np.int64)
-    del whole
-    counts[order[: budget - int(counts.sum())]] += 1
-    return counts
-
-
-def in_shard(item_id: str, shard: tuple[int, int]) -> bool:
-    index, count = shard
-    return count == 1 or int(stable_hash("shard", item_id, length=8), 16) % count == index
 
 
 def plan_document(doc: Document, n: int, strategy: Strategy, seed: int, fingerprint: str) -> list[WorkItem]:
@@ -190,10 +145,10 @@ def generate_records(
     # bad input, a bad parameter or a clash with an earlier run leaves every file as it was.
     with OutputLock(out), tempfile.TemporaryFile(dir=out.parent, prefix=f".{out.name}.plan-") as spill:
         corpus = _weigh(read, strategy, budget)
-        done = _check_earlier_output(out, rejects, fingerprint, resume, overwrite)
+        done = check_earlier_output(out, rejects, fingerprint, resume, overwrite)
         groups = _plan(read, corpus, strategy, seed, fingerprint, shard, done, spill, summary, progress)
         del done
-        _prepare_output(out, rejects, fingerprint, resume, overwrite, config, shard, summary.planned)
+        prepare_output(out, rejects, fingerprint, resume, overwrite, config, shard, summary.planned)
         spill.seek(0)
         _run(
             _read_spill(spill, groups),
@@ -436,73 +391,3 @@ def _run(
         if pending:
             run_batch(list(pending))
     bar.close()
-
-
-# -- output files --------------------------------------------------------------------------------------------
-
-
-def _read_manifest(path: Path) -> dict[str, Any] | None:
-    """The manifest's content, or None when it is missing or unreadable (the records then decide alone)."""
-    try:
-        data = loads_json(path.read_bytes())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _check_earlier_output(out: Path, rejects: Path, fingerprint: str, resume: bool, overwrite: bool) -> set[str]:
-    """Judge what an earlier run left (reading only) and return the ids a resume skips.
-
-    A resume continues only the same configuration, judged by every record's own fingerprint as well as the
-    manifest's, so a lost or damaged manifest cannot let two configurations mix in one file."""
-    has_output = any(p.exists() and p.stat().st_size > 0 for p in (out, rejects))
-    if has_output and not (resume or overwrite):
-        raise ConfigError(f"{out} already holds records: pass --resume to continue that run or --overwrite")
-    if not resume or not has_output:
-        return set()
-    previous = _read_manifest(manifest_path(out))
-    if previous is not None and previous.get("fingerprint") != fingerprint:
-        raise ConfigError(_OTHER_CONFIG.format(where=out, theirs=previous.get("fingerprint"), ours=fingerprint))
-    done: set[str] = set()
-    for path in (out, rejects):
-        for lineno, row in complete_lines(path):
-            if row.get("fingerprint") != fingerprint:
-                where = f"{path}:{lineno}"
-                raise ConfigError(_OTHER_CONFIG.format(where=where, theirs=row.get("fingerprint"), ours=fingerprint))
-            if "id" in row:
-                done.add(str(row["id"]))
-    return done
-
-
-_OTHER_CONFIG = (
-    "{where} was written by a different configuration (fingerprint {theirs}, now {ours}); resume only with the "
-    "same config, or choose another --out"
-)
-
-
-def _prepare_output(
-    out: Path,
-    rejects: Path,
-    fingerprint: str,
-    resume: bool,
-    overwrite: bool,
-    config: Mapping[str, Any] | None,
-    shard: tuple[int, int],
-    planned: int,
-) -> None:
-    """Make the output ready to append to, and write the manifest (with this shard's planned item count, so
-    `merge` can tell a finished shard) before the first LM call."""
-    if overwrite and not resume:
-        for path in (out, rejects, manifest_path(out)):
-            path.unlink(missing_ok=True)
-    for path in (out, rejects):
-        repair_tail(path)
-    manifest = {
-        "fingerprint": fingerprint,
-        "robustqa": __version__,
-        "shard": list(shard),
-        "config": dict(config or {}),
-        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "planned": planned,
-    }
-    atomic_write_text(manifest_path(out), json.dumps(manifest, indent=2, default=str))

@@ -1,8 +1,9 @@
-"""The audit pipeline: index the corpus once, then per dataset stream, attribute and measure; write the
-results.
+"""The audit pipeline: index the corpus once, then per dataset stream, attribute and measure; return the
+result.
 
-Outputs in `out`: audit.json (schema in docs/audit.md), report.html (self-contained) and attributions.jsonl
-(the main dataset's attribution of every audited row, for inspection).
+Outputs in `out`: audit.json (schema in docs/audit.md) and attributions.jsonl (the main dataset's attribution of
+every audited row, for inspection). The caller renders report.html from the returned AuditResult
+(`robustqa.audit.report.write_report`); this module never imports the report.
 """
 
 from __future__ import annotations
