@@ -187,8 +187,9 @@ def page_echo_fake() -> FakeLM:
 
 
 def make_benchmark_lm(kind: str, model: str | None = None) -> LM:
-    """`fake` (plumbing) or `hf` (the embedded SmolLM2-135M-Instruct, or a local model directory)."""
-    return page_echo_fake() if kind == "fake" else make_lm("hf", model=model)
+    """`fake` (plumbing), or `hf` / `ct2` (the embedded SmolLM2-135M-Instruct, or a local model directory, on
+    transformers / CTranslate2)."""
+    return page_echo_fake() if kind == "fake" else make_lm(kind, model=model)
 
 
 def sentence_echo_fake() -> FakeLM:

@@ -1,4 +1,4 @@
-"""Benchmark: sentence coverage against budget on XQuAD paragraphs (issue 7, reproduction item 1).
+"""Benchmark: sentence coverage against budget on XQuAD paragraphs or COVID-QA papers (issues 7, 13).
 
 For each strategy (`naive` with all seed prompts mixed, optionally `naive:<type>` with one seed-prompt type,
 `stratified`, `robust`) and each budget (questions per content sentence of the chosen paragraphs), one
@@ -9,6 +9,15 @@ sentence.
     python benchmarks/coverage.py --lm fake                          # mechanics only, seconds (FakeLM)
     python benchmarks/coverage.py --paragraphs 3 --ratios 0.5,1      # real embedded model, a few minutes
     python benchmarks/coverage.py --paragraphs 20 --ratios 0.25,0.5,1,2 --strategies naive,naive:question,robust
+
+    # a long document's coverage curve (issue 13): one COVID-QA paper, naive's curve from prefixes of one run
+    python benchmarks/coverage.py --corpus covidqa --paragraphs 1 --ratios 0.125,0.25,0.5,1 --prefix-curve naive
+
+`--prefix-curve naive`: naive's pairs are independent draws (a random chunk and a random seed prompt each), so
+the first k records of its largest run are a run at budget k; the smaller budgets are audited from that prefix
+instead of generated again (rows say `from_prefix_of`; they carry no LM cost). Strategies that plan their
+targets from the budget (stratified, robust) are always generated per budget. The saturation point of a curve
+is the smallest budget whose coverage reaches 90% of the curve's highest coverage.
 
 With `--lm fake` the answers are sentences echoed from the prompt: figures test the plumbing, not a model.
 """
@@ -39,6 +48,8 @@ from robustqa.segment import sentences
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "coverage.json"
 GOAL = 0.95  # robust coverage at one question per sentence
+CORPORA = {"xquad": ("xquad_en_dev.json",), "covidqa": ("covidqa", "covidqa_dev.json")}
+SATURATION = 0.9  # share of a curve's highest coverage that marks its saturation point
 
 
 def build_strategy(spec: str) -> Any:
@@ -131,14 +142,49 @@ def grounded_verdicts(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def prefix_row(
+    spec: str, ratio: float, budget: int, full: Path, out: Path, docs: list, keep: Path | None
+) -> dict[str, Any]:
+    """The audit of the first `budget` kept records of the strategy's largest run (naive's draws are independent)."""
+    lines = [line for line in full.read_text(encoding="utf-8").splitlines() if line.strip()]
+    out.write_text("".join(line + "\n" for line in lines[:budget]), encoding="utf-8")
+    result = run_audit(out, docs, out=None)
+    row = {
+        "strategy": spec,
+        "questions_per_sentence": ratio,
+        "budget": budget,
+        "from_prefix_of": full.name,
+        "kept": min(budget, len(lines)),
+        **audit_row(result.summary),
+    }
+    print(f"{spec:18} q/sent {ratio:5.2f} budget {budget:4d} (prefix) coverage {row['coverage']:.3f}", flush=True)
+    if keep is None:
+        out.unlink()
+    return row
+
+
+def saturation_points(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per strategy: its coverage curve over budgets and the smallest budget reaching SATURATION of its highest."""
+    curves: dict[str, Any] = {}
+    for spec in dict.fromkeys(r["strategy"] for r in rows):
+        curve = sorted((r["budget"], r["coverage"]) for r in rows if r["strategy"] == spec)
+        if len(curve) < 2:
+            continue
+        top = max(c for _, c in curve)
+        budget = next(b for b, c in curve if c >= SATURATION * top)
+        curves[spec] = {"curve": [list(point) for point in curve], "highest": top, "budget": budget}
+    return curves
+
+
 def _fmt(value: Any) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_data_argument(ap, "xquad_en_dev.json")
-    ap.add_argument("--paragraphs", type=int, default=3, help="first N paragraphs (one document each)")
+    add_data_argument(ap, "xquad_en_dev.json, covidqa/")
+    ap.add_argument("--corpus", choices=sorted(CORPORA), default="xquad", help="XQuAD paragraphs or COVID-QA papers")
+    ap.add_argument("--paragraphs", type=int, default=3, help="first N paragraphs or papers (one document each)")
     ap.add_argument("--ratios", default="0.5,1", help="budgets as questions per sentence, comma list")
     ap.add_argument("--strategies", default="naive,robust", help="comma list; naive:<type> for one seed prompt")
     ap.add_argument(
@@ -146,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
         choices=("hf", "ct2", "fake"),
         default="hf",
         help="hf / ct2: the embedded model on transformers / CTranslate2",
+    )
+    ap.add_argument(
+        "--prefix-curve",
+        default="",
+        help="comma list of strategies (naive only) whose smaller budgets are audited from their largest run",
     )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -156,7 +207,11 @@ def main(argv: list[str] | None = None) -> int:
 
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     load_at_start = list(os.getloadavg())
-    docs = load_documents([data_file(args.data, "xquad_en_dev.json")])[: args.paragraphs]
+    corpus_file = data_file(args.data, *CORPORA[args.corpus])
+    docs = load_documents([corpus_file])[: args.paragraphs]
+    prefix_specs = set(split_specs(args.prefix_curve))
+    if any(spec.partition("@")[0].partition(":")[0] != "naive" for spec in prefix_specs):
+        raise SystemExit("--prefix-curve applies to naive only: other strategies plan their targets from the budget")
     # "One question per sentence" counts content sentences (5 words or more, as the selector's targets), so a
     # budget of 1 per sentence asks once about each, not twice about a few.
     n_sentences = sum(1 for d in docs for s in sentences(d.text, d.id) if len(s.text.split()) >= 5)
@@ -168,10 +223,16 @@ def main(argv: list[str] | None = None) -> int:
         folder = args.keep or Path(tmpdir)
         for spec in split_specs(args.strategies):
             strategy = build_strategy(spec)
-            for ratio in ratios:
+            from_prefix = spec in prefix_specs
+            # From the largest budget down, so a prefix curve has its full run first.
+            for ratio in sorted(ratios, reverse=True) if from_prefix else ratios:
                 budget = max(1, round(ratio * n_sentences))
                 name = spec.replace(":", "_").replace("@", "_").replace(",", "_").replace("=", "")
                 out = folder / f"{name}_{budget}.jsonl"
+                if from_prefix and ratio != max(ratios):
+                    full = folder / f"{name}_{max(1, round(max(ratios) * n_sentences))}.jsonl"
+                    rows.append(prefix_row(spec, ratio, budget, full, out, docs, args.keep))
+                    continue
                 summary = generate_records(docs, strategy, lm, budget, args.seed, out, overwrite=True, progress=False)
                 audit_dir = folder / f"{name}_{budget}.audit" if args.keep else None
                 result = run_audit(out, docs, out=audit_dir)
@@ -209,12 +270,14 @@ def main(argv: list[str] | None = None) -> int:
         # Convergence across specs (e.g. naive's seed-prompt types run alone): do different runs ask about the
         # same sentences? The audit's between-dataset Jaccard at equal budgets, per ratio.
         for ratio in ratios:
-            files = [r.pop("_file") for r in rows if r["questions_per_sentence"] == ratio]
+            files = [r.pop("_file") for r in rows if r["questions_per_sentence"] == ratio and "_file" in r]
             if len(files) > 1:
                 between = run_audit(files[0], docs, out=None, compare=files[1:]).summary
                 overlaps[str(ratio)] = between["between_datasets"]
     for row in rows:
         row.pop("_file", None)
+    rows.sort(key=lambda r: (split_specs(args.strategies).index(r["strategy"]), r["budget"]))
+    curves = saturation_points(rows)
     # The goal is judged for every robust variant given (e.g. `robust` and `robust@attempts=3`).
     at_one = {
         r["strategy"]: r["coverage"]
@@ -229,11 +292,14 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
         "machine": machine_info(load_at_start),
         "lm": lm.model_id,
-        "data": shown_path(data_file(args.data, "xquad_en_dev.json")),
+        "data": shown_path(corpus_file),
+        "corpus": args.corpus,
         "paragraphs": len(docs),
+        "document_ids": [d.id for d in docs],
         "content_sentences": n_sentences,
         "rows": rows,
         "between_runs": overlaps or None,
+        "saturation": curves,
         "goal": {"robust_coverage_at_1_question_per_sentence": f">= {GOAL}"},
         "robust_coverage_at_1_question_per_sentence": at_one,
         "verdict": verdicts or "not measured",
@@ -242,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     for ratio, between in overlaps.items():
         print(f"covered-sentence Jaccard between runs at {ratio} q/sentence: mean {_fmt(between['mean_jaccard'])}")
+    for spec, curve in curves.items():
+        print(f"{spec}: saturation (coverage >= {SATURATION:.0%} of its highest) at budget {curve['budget']}")
     print(f"robust coverage at 1 q/sentence: {at_one} (goal >= {GOAL}): {result['verdict']}")
     for spec, verdict in (result["grounded_goals"] if isinstance(result["grounded_goals"], dict) else {}).items():
         for key, v in verdict.items():

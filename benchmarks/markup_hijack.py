@@ -373,8 +373,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=["naive", "robust"],
         help="registered strategies, each `name` or `name@key=value,key=value` (e.g. robust@consistency_k=1)",
     )
-    ap.add_argument("--lm", choices=("hf", "fake"), default="hf", help="hf: the embedded model; fake: plumbing")
-    ap.add_argument("--model", default=None, help="hf: a local model directory instead of the embedded model")
+    ap.add_argument(
+        "--lm",
+        choices=("hf", "ct2", "fake"),
+        default="hf",
+        help="hf / ct2: the embedded model on transformers / CTranslate2; fake: plumbing",
+    )
+    ap.add_argument("--model", default=None, help="hf, ct2: a local model directory instead of the embedded model")
     ap.add_argument("--batch-size", type=int, default=16, help="work items per LM batch")
     ap.add_argument("--seed", type=int, default=0, help="run seed")
     add_data_argument(ap, "web/ and wcxb/")

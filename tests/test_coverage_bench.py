@@ -34,3 +34,29 @@ def test_coverage_benchmark_runs_specs_with_several_parameters(tmp_path):
         assert "invented_specifics" in row and "groundedness" in row
     # Two runs at one ratio: how much their covered sentences overlap, from the audit.
     assert 0.0 <= result["between_runs"]["1.0"]["mean_jaccard"] <= 1.0
+
+
+def test_covidqa_curve_audits_naive_prefixes_and_reports_a_saturation_point(tmp_path):
+    out = tmp_path / "curve.json"
+    cmd = [sys.executable, "benchmarks/coverage.py", "--lm", "fake", "--data", "tests/data", "--corpus", "covidqa"]
+    args = ["--paragraphs", "1", "--ratios", "0.25,0.5,1", "--strategies", "naive,robust@use_embeddings=false"]
+    subprocess.run(
+        [*cmd, *args, "--prefix-curve", "naive", "--out", str(out)], cwd=REPO, check=True, capture_output=True
+    )
+    result = json.loads(out.read_text())
+    assert result["corpus"] == "covidqa" and len(result["document_ids"]) == 1
+    naive = [r for r in result["rows"] if r["strategy"] == "naive"]
+    assert [r["questions_per_sentence"] for r in naive] == [0.25, 0.5, 1.0]
+    full = naive[-1]
+    assert "from_prefix_of" not in full and full["lm_tokens"] > 0
+    for row in naive[:-1]:  # audited from the first records of the full run, at no LM cost
+        assert row["from_prefix_of"] == f"naive_{full['budget']}.jsonl" and "lm_tokens" not in row
+        assert row["covered_sentences"] <= full["covered_sentences"]
+    for curve in result["saturation"].values():
+        budgets = [b for b, _ in curve["curve"]]
+        assert curve["budget"] in budgets and curve["highest"] == max(c for _, c in curve["curve"])
+        first = next(c for b, c in curve["curve"] if b == curve["budget"])
+        assert first >= 0.9 * curve["highest"]
+        assert all(c < 0.9 * curve["highest"] for b, c in curve["curve"] if b < curve["budget"])
+    bad = subprocess.run([*cmd, *args, "--prefix-curve", "robust"], cwd=REPO, capture_output=True, text=True)
+    assert bad.returncode != 0 and "naive only" in bad.stderr

@@ -101,7 +101,8 @@ def test_compare_writes_every_result_field_and_resumes(fixture_data, tiny_model,
     for control in (s for s in students if s["kind"] == "control"):
         assert control["train_exposure"]["n_about_planted"] == 0  # its documents carry no attack
 
-    assert set(results["groups"]) == {"fake/naive", "fake/naive_short", "fake/naive-control", "fake/naive_short-control"}
+    groups = {"fake/naive", "fake/naive_short", "fake/naive-control", "fake/naive_short-control"}
+    assert set(results["groups"]) == groups
     assert results["groups"]["fake/naive"]["seeds"] == [0, 1, 2]
     assert results["baselines"]["base"]["summary"]["n"] == results["questions"]["n"]
     assert results["baselines"]["teacher_open_book"]["fake"]["summary"]["nll"] > 0
