@@ -47,6 +47,7 @@ import yaml
 from .config import GenerateConfig
 from .errors import ConfigError
 from .io.bounded import YamlBoundsError, load_yaml
+from .io.outputs import require_regular_input
 from .types import Document
 
 # Cartridges knob -> robustqa strategy parameter, with Cartridges' own defaults where it has them.
@@ -222,6 +223,7 @@ def to_yaml(imported: CartridgesImport) -> str:
 
 
 def _load(path: Path) -> Mapping[str, Any]:
+    require_regular_input(path, ConfigError)
     try:
         data = load_yaml(path.read_text(encoding="utf-8"))  # YAML is a superset of JSON; bombs are refused
     except FileNotFoundError:

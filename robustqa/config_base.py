@@ -36,8 +36,10 @@ def read_yaml(path: str | Path, kind: str = "config") -> dict[str, Any]:
     import yaml
 
     from robustqa.io.bounded import YamlBoundsError, load_yaml
+    from robustqa.io.outputs import require_regular_input
 
     path = Path(path)
+    require_regular_input(path, ConfigError)
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:

@@ -14,13 +14,14 @@
 - `hf-dataset`: a Hugging Face `datasets.Dataset` saved with `save_to_disk` (`to_hf_dataset` of
   `robustqa.io.dataset`, streamed through Arrow files, so memory stays flat).
 
-Every export is written to a temporary path and renamed into place, so a failure leaves no partial output.
+Every export is written to a temporary path beside `out`, fsynced and renamed into place, so a failure (bad
+input, a full disk, a kill) leaves no partial output and an earlier one as it was; the output is locked for
+the whole export (`robustqa.io.lock`), so two exports onto one `--out` never mix.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from collections.abc import Iterator, Sequence
@@ -29,7 +30,8 @@ from typing import Any
 
 from .errors import ConfigError, InputError
 from .io.jsonl import iter_jsonl
-from .io.outputs import refuse_overlap
+from .io.lock import OutputLock, lock_path
+from .io.outputs import atomic_path, path_kind, refuse_overlap, require_dir_path, require_file_path
 
 FORMATS = ("cartridges-parquet", "openai", "hf-dataset")
 _PARQUET_BATCH = 1024
@@ -49,32 +51,36 @@ def export_records(
     path, out = Path(path), Path(out)
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; formats: {', '.join(FORMATS)}")
-    if not path.exists():
+    if path_kind(path) == "missing":
         raise InputError(f"{path}: no such file")
-    if out.exists() and not overwrite:
+    # A pipe, device or link loop is refused; a file in place of a dataset folder (or the reverse) is left to
+    # --overwrite, like any earlier export.
+    if fmt == "hf-dataset" and path_kind(out) != "file":
+        require_dir_path(out)
+    elif path_kind(out) != "dir":
+        require_file_path(out)
+    refuse_overlap([out, lock_path(out)], [path, *docs])
+    documents = _documents_by_id(docs) if docs else None
+    with OutputLock(out):
+        _check_replaceable(out, overwrite)
+        with atomic_path(out) as tmp:
+            return _write(fmt, path, tmp, include_rejected, documents)
+
+
+def _check_replaceable(out: Path, overwrite: bool) -> None:
+    """ConfigError unless `out` is free, or --overwrite replaces an earlier export (never another directory)."""
+    if path_kind(out) != "missing" and not overwrite:
         raise ConfigError(f"{out} already exists: choose another --out or pass --overwrite")
     if out.is_dir() and any(out.iterdir()) and not (out / "dataset_info.json").exists():
         raise ConfigError(f"{out} is a directory that does not hold a saved dataset; refusing to replace it")
-    refuse_overlap([out], [path, *docs])
-    documents = _documents_by_id(docs) if docs else None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    _remove(tmp)
-    try:
-        if fmt == "openai":
-            n = _write_openai(_rows(path, include_rejected), tmp)
-        elif fmt == "cartridges-parquet":
-            n = _write_cartridges(_rows(path, include_rejected), tmp, documents)
-        else:
-            n = _write_hf(path, include_rejected, tmp)
-        if out.is_dir() and not tmp.is_dir():
-            _remove(out)
-        elif out.is_dir():
-            _remove(out)  # a saved dataset directory cannot be renamed over: the old one goes first
-        os.replace(tmp, out)
-    finally:
-        _remove(tmp)
-    return n
+
+
+def _write(fmt: str, path: Path, tmp: Path, include_rejected: bool, documents: dict[str, Any] | None) -> int:
+    if fmt == "openai":
+        return _write_openai(_rows(path, include_rejected), tmp)
+    if fmt == "cartridges-parquet":
+        return _write_cartridges(_rows(path, include_rejected), tmp, documents)
+    return _write_hf(path, include_rejected, tmp)
 
 
 # -- reading -------------------------------------------------------------------------------------------------
@@ -335,14 +341,28 @@ def _write_hf(path: Path, include_rejected: bool, tmp: Path) -> int:
     for _ in _rows(path, include_rejected):
         pass
     # Rows are streamed into Arrow files in a scratch folder (memory stays flat), then saved; the scratch goes.
+    import datasets
+    from datasets.exceptions import DatasetsError
+
     scratch = tmp.with_name(tmp.name + ".arrow")
     _remove(scratch)
+    # No progress bars: stderr carries one line per error, and the count is printed at the end.
+    bars_were_off = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
     try:
         dataset = to_hf_dataset(path, kept_only=not include_rejected, cache_dir=scratch)
         dataset.save_to_disk(str(tmp))
         return len(dataset)
+    except DatasetsError as exc:
+        # datasets wraps the writer's failure (a full disk among them); the cause is what the user can act on.
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, OSError):
+            raise cause from None
+        raise InputError(f"{path}: cannot be saved as a dataset ({cause or exc})") from None
     finally:
         _remove(scratch)
+        if not bars_were_off:
+            datasets.enable_progress_bars()
 
 
 def _remove(path: Path) -> None:

@@ -5,8 +5,10 @@
 2. Stream every shard's kept and rejected records into temporary files beside the output: each record must
    carry the run's fingerprint, belong to its file's shard (`robustqa.budget.in_shard`) and appear only once.
 3. Where a manifest says how many items its shard planned, the records present must match it.
-4. Only when all checks pass are the temporary files renamed into place, with a manifest, so the merged output
-   can be audited, exported or resumed (`--resume`) like an unsharded run. A failed merge leaves no output.
+4. Only when all checks pass are the temporary files fsynced and renamed into place, the manifest last, so the
+   merged output can be audited, exported or resumed (`--resume`) like an unsharded run. A failed merge (bad
+   input, a full disk, a kill) leaves no output, or the previous one as it was. The output is locked for the
+   whole merge (`robustqa.io.lock`), so two merges onto one `--out` never mix.
 
 Memory: only the record ids are held (to find duplicates), never the records.
 """
@@ -14,7 +16,6 @@ Memory: only the record ids are held (to find duplicates), never the records.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -26,7 +27,8 @@ from .budget import in_shard
 from .errors import ConfigError, InputError
 from .io.bounded import loads_json
 from .io.jsonl import iter_jsonl
-from .io.outputs import refuse_overlap, require_file_path
+from .io.lock import OutputLock, lock_path
+from .io.outputs import atomic_path, refuse_overlap, require_file_path, require_regular_input
 from .run_files import manifest_path, rejected_path
 
 
@@ -97,40 +99,37 @@ def merge_shards(
         raise InputError(f"shard(s) {names} missing: merge all {count} shards, or pass --allow-partial")
     outputs = (out, rejected_path(out), manifest_path(out))
     inputs = [f(Path(s.path)) for s in shards for f in (lambda p: p, rejected_path, manifest_path)]
-    require_file_path(out)
+    for path in outputs:
+        require_file_path(path)
     try:
-        refuse_overlap(outputs, inputs)
+        refuse_overlap([*outputs, lock_path(out)], inputs)
     except ConfigError as exc:
         raise ConfigError(f"{out}: the merged output must not be one of the shard files ({exc})") from None
-    if not overwrite and any(p.exists() and p.stat().st_size > 0 for p in outputs[:2]):
-        raise ConfigError(f"{out} already exists: choose another --out or pass --overwrite")
 
     report = MergeReport(
         out=str(out), fingerprint=fingerprint, shard_count=count, shards=shards, missing_shards=missing
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_kept, tmp_rejected = _tmp(out), _tmp(rejected_path(out))
-    try:
-        seen: set[str] = set()
+    with OutputLock(out):
+        if not overwrite and any(p.exists() and p.stat().st_size > 0 for p in outputs[:2]):
+            raise ConfigError(f"{out} already exists: choose another --out or pass --overwrite")
+        # Renamed in reverse order when the block ends: rejected, kept, then the manifest that describes them.
         with (
-            open(tmp_kept, "w", encoding="utf-8") as kept_fh,
-            open(tmp_rejected, "w", encoding="utf-8") as rej_fh,
+            atomic_path(manifest_path(out)) as tmp_manifest,
+            atomic_path(out) as tmp_kept,
+            atomic_path(rejected_path(out)) as tmp_rejected,
         ):
-            for shard in shards:
-                shard.kept = _copy_records(Path(shard.path), shard, seen, kept_fh)
-                shard.rejected = _copy_records(rejected_path(Path(shard.path)), shard, seen, rej_fh)
-            for fh in (kept_fh, rej_fh):
-                fh.flush()
-                os.fsync(fh.fileno())
-        _check_counts(shards, manifests, allow_partial, report)
-        report.kept = sum(s.kept for s in shards)
-        report.rejected = sum(s.rejected for s in shards)
-        os.replace(tmp_kept, out)
-        os.replace(tmp_rejected, rejected_path(out))
-    finally:
-        tmp_kept.unlink(missing_ok=True)
-        tmp_rejected.unlink(missing_ok=True)
-    _write_manifest(out, report, manifests)
+            seen: set[str] = set()
+            with (
+                open(tmp_kept, "w", encoding="utf-8") as kept_fh,
+                open(tmp_rejected, "w", encoding="utf-8") as rej_fh,
+            ):
+                for shard in shards:
+                    shard.kept = _copy_records(Path(shard.path), shard, seen, kept_fh)
+                    shard.rejected = _copy_records(rejected_path(Path(shard.path)), shard, seen, rej_fh)
+            _check_counts(shards, manifests, allow_partial, report)
+            report.kept = sum(s.kept for s in shards)
+            report.rejected = sum(s.rejected for s in shards)
+            tmp_manifest.write_text(_manifest_text(report, manifests), encoding="utf-8")
     return report
 
 
@@ -160,6 +159,7 @@ def _parse_manifest(manifest: Path) -> tuple[dict[str, Any], int, int, str, int 
     def bad(why: str) -> InputError:
         return InputError(f"{manifest}: not a robustqa manifest ({why})")
 
+    require_regular_input(manifest)
     try:
         data = loads_json(manifest.read_bytes())
     except OSError as exc:
@@ -260,7 +260,7 @@ def _check_counts(
         report.notes.append("a manifest lacks the planned count: completeness was checked by shard coverage only")
 
 
-def _write_manifest(out: Path, report: MergeReport, manifests: list[dict[str, Any]]) -> None:
+def _manifest_text(report: MergeReport, manifests: list[dict[str, Any]]) -> str:
     config = dict(manifests[0].get("config") or {})
     if "shard" in config:
         config["shard"] = None
@@ -276,10 +276,4 @@ def _write_manifest(out: Path, report: MergeReport, manifests: list[dict[str, An
     }
     if report.planned is not None and not report.missing_shards:
         manifest["planned"] = report.planned
-    tmp = _tmp(manifest_path(out))
-    tmp.write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, manifest_path(out))
-
-
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    return json.dumps(manifest, indent=2, default=str)

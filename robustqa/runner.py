@@ -130,7 +130,8 @@ def generate_records(
     t0 = time.perf_counter()
     out = Path(out)
     rejects = rejected_path(out)
-    require_file_path(out)
+    for path in (out, rejects, manifest_path(out)):
+        require_file_path(path)
     read = _reader(documents)
     teacher_part = [sorted(teacher.describe().items())] if teacher is not None else []
     fingerprint = fingerprint or stable_hash(strategy.fingerprint(), lm.model_id, budget, seed, *teacher_part)

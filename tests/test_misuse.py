@@ -3,8 +3,12 @@
 Each row states the command and the exit code it must end with. Every failing row must print exactly one line
 on stderr, `robustqa: error: ...`, without a traceback, within the time limit (else it counts as a hang), and
 leave every file that existed before it byte for byte as it was (checksums before and after; a changed or
-deleted file is a data loss). The concurrency and kill/resume cases run real processes. The closing test
-prints the table: cases tried, clean errors, tracebacks, hangs and data losses (the last three must be 0).
+deleted file, link or pipe is a data loss). The concurrency, lock, kill/resume and out-of-space-then-resume
+cases run real processes. A full disk is real, not mocked: the CLI runs under a file size limit
+(RLIMIT_FSIZE, so every write past it fails with EFBIG in the kernel, whichever library writes), or with
+fsync failing with ENOSPC, where a full disk surfaces on delayed-allocation file systems. The closing test
+prints the table: cases tried, clean errors, tracebacks, hangs and data losses (the last three must be 0), and
+with $ROBUSTQA_MISUSE_RESULT set writes every case to that JSON file (`benchmarks/misuse_table.py`).
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -24,7 +30,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-CLI = [sys.executable, "-c", "from robustqa.cli import main; main()"]
+MAIN = "from robustqa.cli import main; main()"
+CLI = [sys.executable, "-c", MAIN]
 FAKE = ["--backend", "fake", "--no-cache", "--no-progress"]
 HANG_S = 90
 TEXT = (
@@ -32,6 +39,7 @@ TEXT = (
     "Its basin covers parts of four countries.\n\nThe river was a border for decades. Ships still carry grain.\n"
 )
 CORPUS = '{"id": "a", "text": "The Elbe rises in the mountains. It flows to the sea."}\n'
+FOREIGN_QA = '{"question": "Which sea does the Elbe flow to?", "answer": "The North Sea."}\n'
 
 
 def deep_json(depth: int) -> str:
@@ -51,6 +59,23 @@ def html_nested(n: int) -> str:
     return "<html><body>" + "".join(f"<font>Sentence number {i} is here." for i in range(n)) + "</body></html>"
 
 
+def file_size_limit(limit: int) -> str:
+    """A preamble: every write past `limit` bytes of a file fails with EFBIG (the kernel's, not a mock)."""
+    return (
+        "import resource, signal\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
+    )
+
+
+# A preamble: fsync fails with ENOSPC, as on a full ext4/xfs with delayed allocation (the writes "succeed").
+FSYNC_FULL = (
+    "import errno, os\ndef _full(fd):\n    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))\nos.fsync = _full\n"
+)
+TOO_LARGE = "File too large"
+NO_SPACE = "No space left on device"
+
+
 @dataclass
 class Row:
     name: str
@@ -61,6 +86,8 @@ class Row:
     expect: tuple = ()  # substrings of the error line
     changes: tuple = ()  # files a succeeding row may change legitimately
     setup: str | None = None  # a shell-free Python snippet run in the case directory before the command
+    before: tuple = ()  # CLI commands (argument lists) that must succeed first, making the outputs to protect
+    preamble: str | None = None  # Python run in the CLI's process before robustqa (a file size limit, ...)
 
 
 def gen(*args) -> list:
@@ -567,14 +594,360 @@ ROWS = [
         files={"c.yaml": b"x: \xff\n"},
         expect=("not UTF-8",),
     ),
+    # -- pipes, devices and link loops: reading a pipe blocks forever, a device never ends -----------------------
+    Row(
+        "document is a named pipe",
+        gen("{t}/p.txt", "--budget", "3", "--out", "{t}/o.jsonl"),
+        setup="os.mkfifo('p.txt')",
+        expect=("p.txt", "not a regular file"),
+    ),
+    Row(
+        "document links to a device",
+        gen("{t}/z.txt", "--budget", "3", "--out", "{t}/o.jsonl"),
+        setup="os.symlink('/dev/zero', 'z.txt')",
+        expect=("z.txt", "not a regular file"),
+    ),
+    Row(
+        "document is a symlink loop",
+        gen("{t}/l1.txt", "--budget", "3", "--out", "{t}/o.jsonl"),
+        setup="os.symlink('l2.txt', 'l1.txt'); os.symlink('l1.txt', 'l2.txt')",
+        expect=("l1.txt", "symbolic link loop"),
+    ),
+    Row(
+        "a named pipe inside an input directory",
+        gen("{t}/docs", "--budget", "3", "--out", "{t}/o.jsonl"),
+        files={"docs/a.txt": TEXT},
+        setup="os.mkfifo('docs/b.txt')",
+        expect=("b.txt", "not a regular file"),
+    ),
+    Row(
+        "config is a named pipe",
+        gen("{t}/doc.txt", "--config", "{t}/c.yaml", "--out", "{t}/o.jsonl"),
+        files={"doc.txt": TEXT},
+        setup="os.mkfifo('c.yaml')",
+        expect=("c.yaml", "not a regular file"),
+    ),
+    Row(
+        "out is a named pipe",
+        gen("{t}/doc.txt", "--budget", "3", "--out", "{t}/p.jsonl"),
+        files={"doc.txt": TEXT},
+        setup="os.mkfifo('p.jsonl')",
+        expect=("p.jsonl", "not a regular file"),
+    ),
+    Row(
+        "out is a named pipe (--overwrite)",
+        gen("{t}/doc.txt", "--budget", "3", "--out", "{t}/p.jsonl", "--overwrite"),
+        files={"doc.txt": TEXT},
+        setup="os.mkfifo('p.jsonl')",
+        expect=("p.jsonl", "not a regular file"),
+    ),
+    Row(
+        "out links to a device (--overwrite)",
+        gen("{t}/doc.txt", "--budget", "3", "--out", "{t}/null.jsonl", "--overwrite"),
+        files={"doc.txt": TEXT},
+        setup="os.symlink('/dev/null', 'null.jsonl')",
+        expect=("null.jsonl", "not a regular file"),
+    ),
+    Row(
+        "out is a symlink loop",
+        gen("{t}/doc.txt", "--budget", "3", "--out", "{t}/l1.jsonl"),
+        files={"doc.txt": TEXT},
+        setup="os.symlink('l2.jsonl', 'l1.jsonl'); os.symlink('l1.jsonl', 'l2.jsonl')",
+        expect=("l1.jsonl", "symbolic link loop"),
+    ),
+    Row(
+        "rejected file is a named pipe",
+        gen("{t}/doc.txt", "--budget", "3", "--out", "{t}/q.jsonl"),
+        files={"doc.txt": TEXT},
+        setup="os.mkfifo('q.rejected.jsonl')",
+        expect=("q.rejected.jsonl", "not a regular file"),
+    ),
+    Row(
+        "resume, manifest is a named pipe",
+        gen("{t}/doc.txt", "--budget", "3", "--out", "{t}/o.jsonl", "--resume"),
+        finished=True,
+        setup="os.remove('o.manifest.json'); os.mkfifo('o.manifest.json')",
+        expect=("o.manifest.json", "not a regular file"),
+    ),
+    Row(
+        "audit, documents a named pipe",
+        ["audit", "{t}/o.jsonl", "--docs", "{t}/p.txt", "--out", "{t}/a"],
+        finished=True,
+        setup="os.mkfifo('p.txt')",
+        expect=("p.txt", "not a regular file"),
+    ),
+    Row(
+        "audit, QA file a named pipe",
+        ["audit", "{t}/p.jsonl", "--docs", "{t}/doc.txt", "--out", "{t}/a"],
+        files={"doc.txt": TEXT},
+        setup="os.mkfifo('p.jsonl')",
+        expect=("p.jsonl", "not a regular file"),
+    ),
+    Row(
+        "audit, payloads a named pipe",
+        ["audit", "{t}/o.jsonl", "--docs", "{t}/doc.txt", "--out", "{t}/a", "--payloads", "{t}/p.txt"],
+        finished=True,
+        setup="os.mkfifo('p.txt')",
+        expect=("p.txt", "not a regular file"),
+    ),
+    Row(
+        "audit --out is a named pipe",
+        ["audit", "{t}/o.jsonl", "--docs", "{t}/doc.txt", "--out", "{t}/p"],
+        finished=True,
+        setup="os.mkfifo('p')",
+        expect=("--out", "not a regular file"),
+    ),
+    Row(
+        "audit --out below a file",
+        ["audit", "{t}/o.jsonl", "--docs", "{t}/doc.txt", "--out", "{t}/doc.txt/a"],
+        finished=True,
+        expect=("is a file, not a directory",),
+    ),
+    Row(
+        "audit, report.html is a directory",
+        ["audit", "{t}/o.jsonl", "--docs", "{t}/doc.txt", "--out", "{t}/a"],
+        finished=True,
+        files={"a/report.html/.keep": ""},
+        expect=("report.html is a directory",),
+    ),
+    Row(
+        "export of a named pipe",
+        ["export", "{t}/p.jsonl", "--format", "openai", "--out", "{t}/x.jsonl"],
+        setup="os.mkfifo('p.jsonl')",
+        expect=("p.jsonl", "not a regular file"),
+    ),
+    Row(
+        "export --out a named pipe (--overwrite)",
+        ["export", "{t}/o.jsonl", "--format", "openai", "--out", "{t}/p.jsonl", "--overwrite"],
+        finished=True,
+        setup="os.mkfifo('p.jsonl')",
+        expect=("p.jsonl", "not a regular file"),
+    ),
+    Row(
+        "export --out below a file",
+        ["export", "{t}/o.jsonl", "--format", "openai", "--out", "{t}/doc.txt/x.jsonl"],
+        finished=True,
+        expect=("is a file, not a directory",),
+    ),
+    Row(
+        "export hf-dataset --out below a file",
+        ["export", "{t}/o.jsonl", "--format", "hf-dataset", "--out", "{t}/doc.txt/ds"],
+        finished=True,
+        expect=("is a file, not a directory",),
+    ),
+    Row(
+        "export --out a folder that is not a dataset (--overwrite)",
+        ["export", "{t}/o.jsonl", "--format", "hf-dataset", "--out", "{t}/d", "--overwrite"],
+        finished=True,
+        files={"d/mine.txt": "keep me"},
+        expect=("does not hold a saved dataset",),
+    ),
+    Row(
+        "export, kept of the wrong type",
+        ["export", "{t}/q.jsonl", "--format", "openai", "--out", "{t}/x.jsonl"],
+        files={"q.jsonl": '{"id": "a", "question": "q", "answer": "a", "kept": "yes"}\n'},
+        expect=("q.jsonl:1", "'kept' must be"),
+    ),
+    Row(
+        "export, question of the wrong type",
+        ["export", "{t}/q.jsonl", "--format", "openai", "--out", "{t}/x.jsonl"],
+        files={"q.jsonl": '{"id": "a", "question": 5, "answer": "a"}\n'},
+        expect=("q.jsonl:1", "'question'"),
+    ),
+    Row(
+        "export, masked ranges malformed",
+        ["export", "{t}/q.jsonl", "--format", "cartridges-parquet", "--out", "{t}/x.parquet"],
+        files={"q.jsonl": '{"id": "a", "question": "q", "answer": "a", "context": {"masked": [["x", 2]]}}\n'},
+        expect=("q.jsonl:1", "'masked'"),
+    ),
+    Row(
+        "merge, manifest is a named pipe",
+        ["merge", "{t}/o.jsonl", "--out", "{t}/m.jsonl"],
+        finished=True,
+        setup="os.remove('o.manifest.json'); os.mkfifo('o.manifest.json')",
+        expect=("o.manifest.json", "not a regular file"),
+    ),
+    Row(
+        "merge, manifest fingerprint of the wrong type",
+        ["merge", "{t}/o.jsonl", "--out", "{t}/m.jsonl"],
+        finished=True,
+        setup="open('o.manifest.json', 'w').write('{\"fingerprint\": 5}')",
+        expect=("'fingerprint'",),
+    ),
+    Row(
+        "merge, record id of the wrong type",
+        ["merge", "{t}/o.jsonl", "--out", "{t}/m.jsonl"],
+        finished=True,
+        setup=(
+            "import json\n"
+            "rows = [json.loads(x) for x in open('o.jsonl')]\n"
+            "rows[0]['id'] = 5\n"
+            "open('o.jsonl', 'w').write(''.join(json.dumps(r) + '\\n' for r in rows))"
+        ),
+        expect=("o.jsonl:1", "without an 'id'"),
+    ),
+    Row(
+        "merge, record of another run",
+        ["merge", "{t}/o.jsonl", "--out", "{t}/m.jsonl"],
+        finished=True,
+        setup=(
+            "import json\n"
+            "rows = [json.loads(x) for x in open('o.jsonl')]\n"
+            "rows[1]['fingerprint'] = 'other'\n"
+            "open('o.jsonl', 'w').write(''.join(json.dumps(r) + '\\n' for r in rows))"
+        ),
+        expect=("o.jsonl:2", "fingerprint 'other'"),
+    ),
+    Row(
+        "merge --out a named pipe (--overwrite)",
+        ["merge", "{t}/o.jsonl", "--out", "{t}/p.jsonl", "--overwrite"],
+        finished=True,
+        setup="os.mkfifo('p.jsonl')",
+        expect=("p.jsonl", "not a regular file"),
+    ),
+    Row(
+        "merge --out below a file",
+        ["merge", "{t}/o.jsonl", "--out", "{t}/doc.txt/m.jsonl"],
+        finished=True,
+        expect=("is a file, not a directory",),
+    ),
+    Row(
+        "import-cartridges of a named pipe",
+        ["import-cartridges", "{t}/c.yaml", "--out", "{t}/rq.yaml"],
+        setup="os.mkfifo('c.yaml')",
+        expect=("c.yaml", "not a regular file"),
+    ),
+    Row(
+        "import-cartridges --out a named pipe (--overwrite)",
+        ["import-cartridges", "{t}/c.yaml", "--out", "{t}/p.yaml", "--overwrite"],
+        files={"c.yaml": "synthesizer: {}\n"},
+        setup="os.mkfifo('p.yaml')",
+        expect=("p.yaml", "not a regular file"),
+    ),
+    # -- out of space: a real write failure; every earlier output stays as it was --------------------------------
+    Row(
+        "disk full (file size limit) during generate",
+        gen("{t}/doc.txt", "--budget", "30", "--out", "{t}/g.jsonl"),
+        code=1,
+        files={"doc.txt": TEXT},
+        preamble=file_size_limit(1500),
+        expect=(TOO_LARGE, "--resume"),
+    ),
+    Row(
+        "disk full (fsync) during generate",
+        gen("{t}/doc.txt", "--budget", "30", "--out", "{t}/g.jsonl"),
+        code=1,
+        files={"doc.txt": TEXT},
+        preamble=FSYNC_FULL,
+        expect=(NO_SPACE, "--resume"),
+    ),
+    Row(
+        "disk full (file size limit) during resume of a finished run",
+        gen("{t}/doc.txt", "--budget", "3", "--out", "{t}/o.jsonl", "--resume"),
+        code=1,
+        finished=True,
+        preamble=file_size_limit(100),  # the manifest (rewritten whole, or not at all) is larger
+        expect=(TOO_LARGE,),
+    ),
+    Row(
+        "disk full (file size limit) writing audit over an earlier audit",
+        ["audit", "{t}/o.jsonl", "--docs", "{t}/doc.txt", "--out", "{t}/a"],
+        code=1,
+        finished=True,
+        files={"q.jsonl": FOREIGN_QA},
+        before=(["audit", "{t}/q.jsonl", "--docs", "{t}/doc.txt", "--out", "{t}/a"],),  # another audit's files
+        preamble=file_size_limit(1000),
+        expect=(TOO_LARGE,),
+    ),
+    Row(
+        "disk full (fsync) writing audit over an earlier audit",
+        ["audit", "{t}/o.jsonl", "--docs", "{t}/doc.txt", "--out", "{t}/a"],
+        code=1,
+        finished=True,
+        files={"q.jsonl": FOREIGN_QA},
+        before=(["audit", "{t}/q.jsonl", "--docs", "{t}/doc.txt", "--out", "{t}/a"],),  # another audit's files
+        preamble=FSYNC_FULL,
+        expect=(NO_SPACE,),
+    ),
+    Row(
+        "disk full (file size limit) exporting openai over an earlier export",
+        ["export", "{t}/o.jsonl", "--format", "openai", "--out", "{t}/x.jsonl", "--overwrite"],
+        code=1,
+        finished=True,
+        before=(["export", "{t}/o.jsonl", "--format", "openai", "--out", "{t}/x.jsonl"],),
+        preamble=file_size_limit(200),
+        expect=(TOO_LARGE,),
+    ),
+    Row(
+        "disk full (file size limit) exporting parquet over an earlier export",
+        ["export", "{t}/o.jsonl", "--format", "cartridges-parquet", "--out", "{t}/x.parquet", "--overwrite"],
+        code=1,
+        finished=True,
+        before=(["export", "{t}/o.jsonl", "--format", "cartridges-parquet", "--out", "{t}/x.parquet"],),
+        preamble=file_size_limit(1000),
+        expect=(TOO_LARGE,),
+    ),
+    Row(
+        "disk full (file size limit) exporting hf-dataset over an earlier export",
+        ["export", "{t}/o.jsonl", "--format", "hf-dataset", "--out", "{t}/ds", "--overwrite"],
+        code=1,
+        finished=True,
+        before=(["export", "{t}/o.jsonl", "--format", "hf-dataset", "--out", "{t}/ds"],),
+        preamble=file_size_limit(1000),
+        expect=(TOO_LARGE,),
+    ),
+    Row(
+        "disk full (fsync) exporting hf-dataset over an earlier export",
+        ["export", "{t}/o.jsonl", "--format", "hf-dataset", "--out", "{t}/ds", "--overwrite"],
+        code=1,
+        finished=True,
+        before=(["export", "{t}/o.jsonl", "--format", "hf-dataset", "--out", "{t}/ds"],),
+        preamble=FSYNC_FULL,
+        expect=(NO_SPACE,),
+    ),
+    Row(
+        "disk full (file size limit) merging over an earlier merge",
+        ["merge", "{t}/o.jsonl", "--out", "{t}/m.jsonl", "--overwrite"],
+        code=1,
+        finished=True,
+        before=(["merge", "{t}/o.jsonl", "--out", "{t}/m.jsonl"],),
+        preamble=file_size_limit(1000),
+        expect=(TOO_LARGE,),
+    ),
+    Row(
+        "disk full (fsync) merging over an earlier merge",
+        ["merge", "{t}/o.jsonl", "--out", "{t}/m.jsonl", "--overwrite"],
+        code=1,
+        finished=True,
+        before=(["merge", "{t}/o.jsonl", "--out", "{t}/m.jsonl"],),
+        preamble=FSYNC_FULL,
+        expect=(NO_SPACE,),
+    ),
+    Row(
+        "disk full (file size limit) importing over an earlier config",
+        ["import-cartridges", "{t}/c.yaml", "--out", "{t}/rq.yaml", "--overwrite"],
+        code=1,
+        files={"c.yaml": "synthesizer: {}\n"},
+        before=(["import-cartridges", "{t}/c.yaml", "--out", "{t}/rq.yaml"],),
+        preamble=file_size_limit(50),
+        expect=(TOO_LARGE,),
+    ),
 ]
 
 
 def checksums(root: Path) -> dict[str, str]:
+    """Every entry below `root`: a file by its content's hash, a link by its target, a pipe by its kind (links
+    and pipes are never opened: reading /dev/zero never ends, opening a pipe blocks)."""
     out = {}
     for path in sorted(root.rglob("*")):
-        if path.is_file() and not path.is_symlink():
-            out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+        mode = path.lstat().st_mode
+        name = str(path.relative_to(root))
+        if stat.S_ISLNK(mode):
+            out[name] = "link:" + os.readlink(path)
+        elif stat.S_ISREG(mode):
+            out[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+        elif not stat.S_ISDIR(mode):
+            out[name] = f"special:{stat.S_IFMT(mode)}"
     return out
 
 
@@ -588,8 +961,9 @@ def finished_run(tmp_path_factory) -> Path:
     return root
 
 
-def run(args: list[str], timeout: float = HANG_S) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+def run(args: list[str], timeout: float = HANG_S, preamble: str | None = None) -> subprocess.CompletedProcess:
+    cli = [sys.executable, "-c", (preamble or "") + MAIN]
+    return subprocess.run([*cli, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 
 @dataclass
@@ -612,15 +986,20 @@ def run_row(row: Row, tmp: Path, finished: Path) -> Outcome:
         path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
     if row.setup:
         subprocess.run([sys.executable, "-c", f"import os\n{row.setup}"], cwd=tmp, check=True)
+    for command in row.before:
+        made = run([a.replace("{t}", str(tmp)) for a in command])
+        assert made.returncode == 0, (command, made.stderr)
     before = checksums(tmp)
     args = [a.replace("{t}", str(tmp)) for a in row.args]
     try:
-        proc = run(args)
+        proc = run(args, preamble=row.preamble)
         code, err, hang = proc.returncode, proc.stderr, False
     except subprocess.TimeoutExpired as exc:
         code, err, hang = None, (exc.stderr or b"").decode("utf-8", "replace"), True
     after = checksums(tmp)
     lost = [name for name, digest in before.items() if name not in row.changes and after.get(name) != digest]
+    # A failed write leaves no temporary file behind (atomic writes remove theirs).
+    lost += [name for name in after.keys() - before.keys() if name.endswith(".tmp") or ".old-" in name]
     lines = err.strip().splitlines()
     one_line = code == 0 or (len(lines) == 1 and lines[0].startswith("robustqa: error: "))
     return Outcome(row, code, err, hang, "Traceback" in err, one_line, lost)
@@ -743,6 +1122,60 @@ def test_kill_9_then_resume_is_exact(tmp_path):
     TABLE["kill -9 then --resume"] = Outcome(Row("kill -9 then --resume", [], code=0), 0, "", False, False, True, [])
 
 
+def test_out_of_space_then_resume_is_exact(tmp_path):
+    """A run that hits a full disk (a real failed write) part-way stops on one line; the records it wrote are
+    complete, and a resume with space again gives exactly the uninterrupted run's records."""
+    doc = tmp_path / "doc.txt"
+    big_doc(doc, 200)
+    ref, out = tmp_path / "ref.jsonl", tmp_path / "o.jsonl"
+    base = gen(str(doc), "--budget", "120", "--batch-size", "4", "--seed", "3")
+    assert run([*base, "--out", str(ref)], timeout=300).returncode == 0
+    assert ref.stat().st_size > 120_000  # the limit below falls part-way through the output
+    full = run([*base, "--out", str(out)], timeout=300, preamble=file_size_limit(100_000))
+    lines = full.stderr.strip().splitlines()
+    assert full.returncode == 1 and len(lines) == 1 and TOO_LARGE in lines[0], full.stderr
+    assert "Traceback" not in full.stderr
+    written = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]  # every line whole
+    assert 0 < len(written) < 120
+    resumed = run([*base, "--out", str(out), "--resume"], timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"({len(written)} done before)" in resumed.stdout, resumed.stdout
+    key = lambda path: sorted(path.read_text(encoding="utf-8").splitlines())  # noqa: E731
+    assert key(out) == key(ref)
+    TABLE["out of space, then --resume"] = Outcome(
+        Row("out of space, then --resume", [], code=1), 1, full.stderr, False, False, True, []
+    )
+
+
+LOCKED = {
+    "export openai": (["export", "{t}/o.jsonl", "--format", "openai", "--out", "{t}/x.jsonl"], "x.jsonl"),
+    "export hf-dataset": (["export", "{t}/o.jsonl", "--format", "hf-dataset", "--out", "{t}/ds"], "ds"),
+    "merge": (["merge", "{t}/o.jsonl", "--out", "{t}/m.jsonl", "--overwrite"], "m.jsonl"),
+    "audit": (["audit", "{t}/o.jsonl", "--docs", "{t}/doc.txt", "--out", "{t}/a"], "a/audit.json"),
+    "generate": (gen("{t}/doc.txt", "--budget", "3", "--out", "{t}/g.jsonl"), "g.jsonl"),
+}
+
+
+@pytest.mark.parametrize("command", list(LOCKED))
+def test_an_output_another_process_holds_is_refused_naming_it(command, tmp_path, finished_run):
+    """Every command that writes an output takes its lock first: while another process holds it (here this
+    test's own process, through the same flock), the command is refused on one line naming the holder's pid
+    and touches nothing."""
+    from robustqa.io.lock import OutputLock
+
+    shutil.copytree(finished_run, tmp_path, dirs_exist_ok=True)
+    args, target = LOCKED[command]
+    before = checksums(tmp_path)
+    with OutputLock(tmp_path / target):
+        proc = run([a.replace("{t}", str(tmp_path)) for a in args])
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert f"pid {os.getpid()}" in lines[0] and "being written by another robustqa run" in lines[0], lines
+    assert checksums(tmp_path) == before
+    name = f"{command} onto an output another process holds"
+    TABLE[name] = Outcome(Row(name, args), 2, proc.stderr, False, False, True, [])
+
+
 def test_deep_html_below_the_limit_keeps_every_sentence(tmp_path):
     from robustqa.io.loaders import load_documents
 
@@ -767,6 +1200,27 @@ def test_zz_closing_table(outcomes, capsys):
     ]
     with capsys.disabled():
         print("\n" + "\n".join(lines))
+    if os.environ.get("ROBUSTQA_MISUSE_RESULT"):
+        counts = {"cases_tried": tried, "clean_errors": clean, "valid_runs": valid}
+        counts.update({"tracebacks": tracebacks, "hangs": hangs, "data_losses": losses})
+        cases = [
+            {
+                "case": name,
+                "command": " ".join(["robustqa", *o.row.args]),
+                "expected_code": o.row.code,
+                "code": o.code,
+                "one_line": o.one_line,
+                "traceback": o.traceback,
+                "hang": o.hang,
+                "lost": o.lost,
+                # The case folder as the rows write it, so the result names no machine.
+                "stderr": re.sub(r"\S*/pytest-\d+/[^/\s]+", "{t}", o.stderr.strip())[:300],
+            }
+            for name, o in table.items()
+        ]
+        Path(os.environ["ROBUSTQA_MISUSE_RESULT"]).write_text(
+            json.dumps({**counts, "cases": cases}, indent=1, ensure_ascii=False), encoding="utf-8"
+        )
     assert tracebacks == 0 and hangs == 0 and losses == 0
     assert clean + valid == tried
 

@@ -331,3 +331,13 @@ def test_huge_single_line_document():
     spans = sentences(text)
     assert len(spans) == 20_000
     check_spans(text, spans, "sentence", "")
+
+
+def test_shipped_punkt_parameters_name_their_sources_relative_to_the_repository():
+    """The shipped file names no machine: sources are recorded as the tool records them (../shared/data/...)."""
+    from importlib.resources import files
+
+    params = json.loads((files("robustqa") / "data" / "punkt_params.json").read_text(encoding="utf-8"))
+    paths = [source["path"] for source in params["sources"]]
+    assert len(paths) == 3
+    assert all(p.startswith("../shared/data/") and not p.startswith("/") for p in paths), paths

@@ -6,7 +6,7 @@ nltk's own unsupervised PunktTrainer on real English text (Wikipedia paragraphs,
 articles), and common English abbreviations are added to what it learns. The output is deterministic for the
 same inputs and nltk version (sorted keys and lists), so re-running this script reproduces the shipped file:
 
-    python tools/train_punkt.py                       # default inputs under /work/shared/data
+    python tools/train_punkt.py                       # default inputs under ../shared/data
     python tools/train_punkt.py --check               # exit 1 if the shipped file differs from a fresh run
 """
 
@@ -21,8 +21,12 @@ from pathlib import Path
 import nltk
 from nltk.tokenize.punkt import PunktTrainer
 
-DATA = Path("/work/shared/data")
-OUT = Path(__file__).resolve().parent.parent / "robustqa" / "data" / "punkt_params.json"
+from robustqa.paths import portable_path
+
+REPO = Path(__file__).resolve().parent.parent
+# The third-party data, which this project's machines keep beside the repository (../shared/data).
+DATA = REPO.parent / "shared" / "data"
+OUT = REPO / "robustqa" / "data" / "punkt_params.json"
 
 # Lower-cased, without the final period, as Punkt stores abbreviation types ("e.g." -> "e.g").
 # Left out on purpose: weekday names and "May" (ordinary words too often: "sun", "sat", "wed", "may").
@@ -70,7 +74,8 @@ def train(data: Path) -> dict:
         "nltk_version": nltk.__version__,
         "sources": [
             {
-                "path": str(path),
+                # Relative to the repository (../shared/data/...), so the shipped file names no machine.
+                "path": portable_path(path, REPO),
                 "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
                 "texts": len(texts),
                 "chars": sum(len(t) for t in texts),

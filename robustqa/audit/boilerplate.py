@@ -18,6 +18,7 @@ import numpy as np
 from robustqa.align import MIN_ALIGNED_WORDS, align_words
 from robustqa.errors import InputError
 from robustqa.io.bounded import loads_json
+from robustqa.io.outputs import require_regular_input
 from robustqa.types import Document
 
 Regions = list[tuple[int, int]]
@@ -141,6 +142,7 @@ def _article_text(value: object) -> str | None:
 
 def _read_json(path: str | Path) -> object:
     path = Path(path)
+    require_regular_input(path)
     try:
         return loads_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from robustqa.errors import InputError
 from robustqa.io.bounded import loads_json
+from robustqa.io.outputs import require_regular_input
 
 _WORD = re.compile(r"\w+")
 PAYLOAD_KEYS = ("canary", "judge_args", "payload", "instruction", "text", "attack")
@@ -28,6 +29,7 @@ def load_payloads(path: str | Path) -> list[str]:
     """Payload strings from JSON (a list, or an object of lists such as BIPIA's categories), JSONL (rows with
     canary / judge_args / payload / instruction / text fields, as spikee's) or plain text (one per line)."""
     path = Path(path)
+    require_regular_input(path)
     try:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -1,9 +1,11 @@
 """The audit pipeline: index the corpus once, then per dataset stream, attribute and measure; return the
 result.
 
-Outputs in `out`: audit.json (schema in docs/audit.md) and attributions.jsonl (the main dataset's attribution of
-every audited row, for inspection). The caller renders report.html from the returned AuditResult
-(`robustqa.audit.report.write_report`); this module never imports the report.
+Outputs in `out`: audit.json (schema in docs/audit.md), report.html (when the caller passes a `report` writer,
+e.g. `robustqa.audit.report.write_report`; this module never imports the report) and attributions.jsonl (the
+main dataset's attribution of every audited row, for inspection). They are written to temporary files and
+renamed into place together once all are written, so a failure (a full disk) leaves the earlier audit's files
+as they were, never a new one beside old ones.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from robustqa.io.outputs import atomic_path, atomic_write_text
+from robustqa.io.outputs import atomic_paths
 from robustqa.types import Document
 
 from . import metrics as M
@@ -56,9 +58,11 @@ def run_audit(
     payloads: Sequence[str] | None = None,
     config: AuditConfig | None = None,
     names: Sequence[str] | None = None,
+    report: Callable[[AuditResult, Path], None] | None = None,
 ) -> AuditResult:
     """Audit `qa` (and each `compare` dataset) against `documents`; with `out`, write audit.json and
-    attributions.jsonl there. The caller renders the result (`robustqa.audit.report.write_report`).
+    attributions.jsonl there, and with `report` (`robustqa.audit.report.write_report`) report.html, all three
+    renamed into place together. Without `report` the caller may render the result itself.
 
     `boilerplate`: {doc id: [(start, end), ...]}, a span filter or a callable Document -> regions | None.
     `instruction_scorer`: a batched callable (list[str]) -> list[float] in [0, 1] (default: a built-in phrase
@@ -124,11 +128,15 @@ def run_audit(
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        t = time.perf_counter()
-        _write_attributions(out / "attributions.jsonl", *attributions[0], corpus)
-        timings["write"] = time.perf_counter() - t
-        summary["timing_seconds"] = {k: round(v, 3) for k, v in timings.items()}
-        atomic_write_text(out / "audit.json", json.dumps(summary, indent=1, ensure_ascii=False))
+        names = ["attributions.jsonl", "audit.json", *(["report.html"] if report is not None else [])]
+        with atomic_paths(*(out / name for name in names)) as tmps:
+            t = time.perf_counter()
+            _write_attributions(tmps[0], *attributions[0], corpus)
+            timings["write"] = time.perf_counter() - t
+            summary["timing_seconds"] = {k: round(v, 3) for k, v in timings.items()}
+            tmps[1].write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
+            if report is not None:
+                report(result, tmps[2])
     else:
         summary["timing_seconds"] = {k: round(v, 3) for k, v in timings.items()}
     return result
@@ -172,7 +180,7 @@ def _copied_examples(data: EncodedDataset, flagged_ids: np.ndarray, corpus: Corp
 
 
 def _write_attributions(path: Path, data: EncodedDataset, att: Attribution, corpus: CorpusIndex) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+    with open(path, "w", encoding="utf-8") as fh:
         for i in range(data.n):
             sents = att.sents[att.ptr[i] : att.ptr[i + 1]]
             row = {

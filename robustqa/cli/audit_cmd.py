@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 
 from robustqa.errors import InputError
-from robustqa.io.outputs import refuse_overlap, require_dir_path
+from robustqa.io.lock import OutputLock, lock_path
+from robustqa.io.outputs import refuse_overlap, require_dir_path, require_file_path
 
 
 def audit(
@@ -86,8 +87,11 @@ def audit(
     if not doc_paths:
         raise InputError("no documents: pass them with --docs PATH...")
     require_dir_path(out)
+    outputs = [out / name for name in ("audit.json", "report.html", "attributions.jsonl")]
+    for path in outputs:
+        require_file_path(path)
     inputs = [qa, *compare, *doc_paths, *(p for p in (article_truth, boilerplate) if p), *payloads]
-    refuse_overlap([out / name for name in ("audit.json", "report.html", "attributions.jsonl")], inputs)
+    refuse_overlap([*outputs, lock_path(outputs[0])], inputs)
     if sum(x is not None for x in (article_truth, boilerplate, boilerplate_filter)) > 1:
         raise InputError("give one of --article-truth, --boilerplate and --boilerplate-filter")
     config = AuditConfig(
@@ -114,19 +118,22 @@ def audit(
     span_filter = REGISTRY.make_component("span_filter", instruction_filter) if instruction_filter else None
     documents = load_documents(doc_paths)
 
-    result = run_audit(
-        qa,
-        documents,
-        out,
-        compare=compare,
-        boilerplate=provider,
-        boilerplate_source=source,
-        instruction_scorer=scorer,
-        instruction_filter=span_filter,
-        payloads=payload_texts,
-        config=config,
-    )
-    write_report(result, out / "report.html")
+    # Locked for the whole audit, so two audits into one --out never leave one's audit.json beside the other's
+    # report; the three files are renamed into place together once all are written.
+    with OutputLock(outputs[0]):
+        result = run_audit(
+            qa,
+            documents,
+            out,
+            compare=compare,
+            boilerplate=provider,
+            boilerplate_source=source,
+            instruction_scorer=scorer,
+            instruction_filter=span_filter,
+            payloads=payload_texts,
+            config=config,
+            report=write_report,
+        )
     for summary in result.summary["datasets"]:
         typer.echo(_line(summary) + _rejected_note(Path(summary["path"])))
     typer.echo(f"audit: {out / 'audit.json'}   report: {out / 'report.html'}")

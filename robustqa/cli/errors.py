@@ -91,9 +91,10 @@ def run_cli(app: Callable[..., Any], argv: list[str] | None) -> None:
 def _os_message(exc: OSError) -> str:
     where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
     reason = exc.strerror or exc.__class__.__name__
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        cure = "raise the file size limit (ulimit -f)" if exc.errno == errno.EFBIG else "free some space"
         return (
-            f"{where}{reason}; records written so far are complete, free some space and rerun with --resume "
-            "(generate) or rerun the command"
+            f"{where}{reason}; earlier outputs are as they were and records written so far are complete: {cure} "
+            "and rerun the command (generate: with --resume)"
         )
     return f"{where}{reason}"

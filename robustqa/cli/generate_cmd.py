@@ -84,8 +84,9 @@ def generate(
     strat = cfg.build_strategy()
     teacher = cfg.teacher_settings()
     documents = DocumentSource(paths)
-    require_file_path(out)
     outputs = [out, rejected_path(out), manifest_path(out), lock_path(out)]
+    for path in outputs[:3]:
+        require_file_path(path)
     refuse_overlap(outputs, [*paths, *([config] if config else [])])
     shard_pair = cfg.parsed_shard()
     lm = make_lm(

@@ -6,6 +6,7 @@ only ever holds complete records and a resume neither loses nor duplicates any.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -14,11 +15,13 @@ from typing import Any
 
 from robustqa.errors import InputError
 from robustqa.io.bounded import loads_json
+from robustqa.io.outputs import require_regular_input
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, object) for each non-blank line; InputError names the file and line of bad JSON."""
     path = Path(path)
+    require_regular_input(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
@@ -39,6 +42,7 @@ def complete_lines(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     path = Path(path)
     if not path.exists():
         return
+    require_regular_input(path)
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
             if not raw.endswith(b"\n"):
@@ -103,33 +107,38 @@ def existing_ids(path: Path) -> set[str]:
 
 
 class JsonlWriter:
-    """Appends one JSON object per line, flushed and fsynced per `flush_every` records, so a kill loses at most
-    the records of the current batch, and never leaves a partial line that `repair_tail` would not remove."""
+    """Appends one JSON object per line, written, flushed and fsynced per `flush_every` records, so a kill loses at
+    most the records of the current batch, and never leaves a partial line that `repair_tail` would not remove.
+
+    A write that fails (a full disk, a file size limit) cuts the file back to its last complete batch before the
+    error propagates, so the file only ever holds whole records, and nothing of the failed batch is written later.
+    """
 
     def __init__(self, path: str | Path, flush_every: int = 1) -> None:
         self.path = Path(path)
         self.flush_every = flush_every
-        self._fh = None
-        self._pending = 0
+        self._fd: int | None = None
+        self._lines: list[bytes] = []
+        self._good = 0  # the file's size after the last complete batch
+        self._failed = False
         self.count = 0
 
     def __enter__(self) -> JsonlWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "a", encoding="utf-8")
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._good = os.fstat(self._fd).st_size
         return self
 
     def write(self, obj: dict[str, Any]) -> None:
-        assert self._fh is not None, "use JsonlWriter as a context manager"
+        assert self._fd is not None, "use JsonlWriter as a context manager"
         try:
-            line = json.dumps(obj, ensure_ascii=False)
-            line.encode("utf-8")
+            line = json.dumps(obj, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
             # Lone surrogates (a server can send "\ud800") are not UTF-8; escaped they stay valid, exact JSON.
-            line = json.dumps(obj, ensure_ascii=True)
-        self._fh.write(line + "\n")
+            line = json.dumps(obj, ensure_ascii=True).encode("utf-8")
+        self._lines.append(line + b"\n")
         self.count += 1
-        self._pending += 1
-        if self._pending >= self.flush_every:
+        if len(self._lines) >= self.flush_every:
             self.flush()
 
     def write_many(self, objs: Iterable[dict[str, Any]]) -> None:
@@ -138,13 +147,27 @@ class JsonlWriter:
         self.flush()
 
     def flush(self) -> None:
-        if self._fh is not None and self._pending:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._pending = 0
+        if self._fd is None or not self._lines:
+            return
+        data = memoryview(b"".join(self._lines))
+        self._lines = []
+        try:
+            while data:
+                data = data[os.write(self._fd, data) :]
+            os.fsync(self._fd)
+        except BaseException:
+            self._failed = True
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._good)  # truncating needs no space
+            raise
+        self._good = os.fstat(self._fd).st_size
 
     def __exit__(self, *exc: object) -> None:
-        if self._fh is not None:
-            self.flush()
-            self._fh.close()
-            self._fh = None
+        if self._fd is None:
+            return
+        try:
+            if not self._failed:  # whole records pending when another error ends the run are kept
+                self.flush()
+        finally:
+            os.close(self._fd)
+            self._fd = None

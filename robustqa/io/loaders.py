@@ -32,6 +32,7 @@ from typing import IO, Any
 
 from robustqa.errors import InputError
 from robustqa.io.bounded import loads_json
+from robustqa.io.outputs import require_regular_input
 from robustqa.types import Document
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ def load_documents(paths: str | Path | Sequence[str | Path]) -> list[Document]:
 def _iter_paths(paths: Sequence[str | Path], warn_skipped: bool) -> Iterator[Document]:
     for given in paths:
         path = Path(given).expanduser()
+        require_regular_input(path)
         if path.is_dir():
             files = _supported_files(path, warn_skipped)
             if not files:
@@ -218,6 +220,7 @@ def _iter_file(path: str | Path, root: str | Path | None = None) -> Iterator[Doc
     """The documents of one file: JSONL is read line by line, other formats whole (one file = one document,
     or one SQuAD file's paragraphs)."""
     path = Path(path).expanduser()
+    require_regular_input(path)
     if path.is_dir():
         raise InputError(f"{path}: is a directory (use load_documents for directories)")
     if not path.exists():
