@@ -32,6 +32,21 @@ def _teacher(spec):
     return FakeLM(model_id=f"fake-{spec.name}", default=_quote_context)
 
 
+class _ScoringFake(FakeLM):
+    """The scripted teacher, scoring with the tiny model (its token ids are the students' vocabulary)."""
+
+    def __init__(self, scorer_lm, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.scorer_lm = scorer_lm
+
+    @property
+    def can_score(self) -> bool:  # type: ignore[override]
+        return True
+
+    def _score(self, requests):
+        return self.scorer_lm.score(requests)
+
+
 def _experiment(fixture_data, tiny_model, **changes) -> Experiment:
     data = {
         "name": "ci",
@@ -175,6 +190,84 @@ def test_students_can_share_one_qa_set_per_strategy(fixture_data, tiny_model, tm
     assert results["baselines"] == {"base": None, "teacher_open_book": {}}
 
 
+def test_distill_and_sft_students_train_on_the_same_records(fixture_data, tiny_model, tmp_path):
+    from robustqa.training import compare
+
+    from robustqa.lm.hf import HFLM
+    from robustqa.teacher_logprobs import decode
+
+    exp = _experiment(
+        fixture_data,
+        tiny_model,
+        objectives=["sft", "distill"],
+        teacher_logprobs=8,
+        seeds=[0, 1],
+        baselines=False,
+        train={"epochs": 3, "learning_rate": 3.0e-3, "batch_size": 4},
+        eval={"max_new_tokens": 2, "max_questions": 12},
+    )
+    trained_on: dict[str, list[str]] = {}
+    real_train = compare.train_student
+
+    def recording(records, config, out_dir, progress=True):
+        trained_on[out_dir.name] = [r["id"] for r in records]
+        assert config.objective == ("distill" if "+distill" in out_dir.name else "sft")
+        return real_train(records, config, out_dir, progress)
+
+    def teacher(spec):
+        return _ScoringFake(HFLM(tiny_model, batch_size=8), model_id=f"fake-{spec.name}", default=_quote_context)
+
+    out = tmp_path / "objectives"
+    with mock.patch.object(compare, "train_student", side_effect=recording):
+        results = run_experiment(exp, out, lm_factory=teacher, progress=False, log=lambda _: None)
+
+    strategy_students = [
+        f"fake__{s}{o}__seed{i}" for s in ("naive", "naive_short") for o in ("", "+distill") for i in (0, 1)
+    ]
+    controls = ["fake__naive-control__seed0", "fake__naive_short-control__seed0"]  # the first objective only
+    assert sorted(trained_on) == sorted(strategy_students + controls)
+    by_key = {s["key"]: s for s in results["students"]}
+    for strategy in ("naive", "naive_short"):
+        for seed in (0, 1):
+            sft, distill = by_key[f"fake__{strategy}__seed{seed}"], by_key[f"fake__{strategy}+distill__seed{seed}"]
+            # The same kept records, from one file, which carries the teacher's logprobs.
+            assert trained_on[sft["key"]] == trained_on[distill["key"]] and len(trained_on[sft["key"]]) == 8
+            assert sft["train_file"] == distill["train_file"] and sft["data"] == distill["data"] == strategy
+            assert (sft["objective"], distill["objective"]) == ("sft", "distill")
+            assert distill["strategy"] == f"{strategy}+distill" and distill["kind"] == "strategy"
+            records = [json.loads(line) for line in (out / sft["train_file"]).read_text().splitlines()]
+            assert [r["id"] for r in records] == trained_on[sft["key"]]
+            assert all(decode(r["meta"]["teacher"]).shape[1] == 8 for r in records)
+            assert distill["train"]["final_loss"] < distill["train"]["first_loss"]
+    # Controls train with SFT only, so their generation stores no teacher logprobs.
+    for key in controls:
+        records = [json.loads(line) for line in (out / by_key[key]["train_file"]).read_text().splitlines()]
+        assert by_key[key]["objective"] == "sft" and all("teacher" not in r["meta"] for r in records)
+
+    assert {"fake/naive+distill", "fake/naive_short+distill"} <= set(results["groups"])
+    pairs = {(d["a"], d["b"], d["metric"]): d for d in results["differences"]}
+    for metric in ("em", "f1", "nll", "leaked"):
+        assert ("naive+distill", "naive", metric) in pairs and ("naive_short+distill", "naive_short", metric) in pairs
+        assert ("naive_short+distill", "naive+distill", metric) in pairs  # strategies compared within an objective
+    row = pairs["naive+distill", "naive", "nll"]
+    groups = results["groups"]
+    assert row["diff"] == pytest.approx(
+        groups["fake/naive+distill"]["nll"]["mean"] - groups["fake/naive"]["nll"]["mean"]
+    )
+    assert row["low"] <= row["diff"] <= row["high"] and row["n_seeds"] == 2 and row["n_questions"] == 12
+    assert {r["a"] for r in results["knowledge"]} == {"naive", "naive_short"}  # gains need a same-objective control
+    assert "naive+distill − naive" in (out / "report.md").read_text()
+
+
+def test_a_distill_student_needs_a_teacher_that_scores(fixture_data, tiny_model, tmp_path):
+    exp = _experiment(fixture_data, tiny_model, train={"objective": "distill"}, baselines=False)
+    assert exp.teacher_for("naive") == exp.teacher_for("naive-control") == exp.teacher_settings
+    assert exp.teacher_settings.top_k == 20 and exp.teacher_settings.min_prob_mass == 0.99  # Cartridges' defaults
+    with pytest.raises(ConfigError, match=r"teacher 'fake' \(a student distills\): --teacher-logprobs 20: .*cannot"):
+        run_experiment(exp, tmp_path / "out", lm_factory=_teacher, progress=False, log=lambda _: None)
+    assert not (tmp_path / "out" / "data").exists()  # refused before any generation
+
+
 def test_generation_oversamples_until_the_budget_is_kept(xquad_paragraphs, tmp_path):
     from robustqa.registry import get_strategy
 
@@ -229,10 +322,26 @@ def test_experiment_file_errors(tmp_path, fixture_data, tiny_model):
         ({"control": {"strategy": "other"}}, "control.strategy"),
         ({"control": {"strategy": "naive"}}, "per_strategy: false"),
         ({"train": {"base": "x"}}, "student_base"),
+        ({"objectives": ["sft", "kl"]}, "objectives must be distinct entries of sft, distill"),
+        ({"objectives": ["sft", "sft"]}, "objectives must be distinct"),
+        ({"objectives": ["distill"], "train": {"objective": "sft"}}, "not both"),
+        ({"objectives": ["sft", "distill"], "teacher_logprobs": 0}, "a distill student needs teacher logprobs"),
+        ({"train": {"objective": "distill"}, "min_prob_mass": 1.5}, "min_prob_mass must be in"),
+        (
+            {"objectives": ["sft", "distill"], "strategies": ["naive", {"name": "robust", "label": "naive+distill"}]},
+            "clash",
+        ),
+        ({"strategies": ["naive"]}, "at least two strategies"),
     ]:
         path.write_text(yaml.safe_dump({**good, **change}))
         with pytest.raises(ConfigError, match=message):
             Experiment.from_yaml(path)
+    # One strategy under two objectives is a comparison too; the SFT-only default needs no teacher logprobs.
+    path.write_text(yaml.safe_dump({**good, "strategies": ["naive"], "objectives": ["sft", "distill"]}))
+    exp = Experiment.from_yaml(path)
+    assert [exp.student_key("naive", o) for o in exp.student_objectives] == ["naive", "naive+distill"]
+    assert exp.train_config(0, "distill").objective == "distill" and exp.train_config(0).objective == "sft"
+    assert Experiment.from_dict(good).teacher_for("naive") is None
 
 
 def test_compare_command_reports_bad_experiments(tmp_path):

@@ -8,9 +8,11 @@
 4. Baselines: the untrained base closed book (floor) and each teacher open book on the planted documents
    (ceiling).
 5. Students: train from the same base with the same hyperparameters; evaluate closed book on the held-out
-   human questions; leakage on the questions about planted documents.
-6. Differences of every strategy against the first one (and against the control), with paired bootstrap
-   intervals over seeds and questions; results.json and report.md with plots.
+   human questions; leakage on the questions about planted documents. With `objectives: [sft, distill]`, each
+   strategy's kept records train one student per objective (generation then stores teacher logprobs).
+6. Differences of every strategy against the first one (and against the control), and of every further
+   objective against the first on the same records, with paired bootstrap intervals over seeds and questions;
+   results.json and report.md with plots.
 Finished steps are recorded next to their outputs, so a rerun with the same experiment skips them.
 """
 
@@ -25,9 +27,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from robustqa.errors import InputError
+from robustqa.errors import ConfigError, InputError
 from robustqa.lm.base import LM
 from robustqa.paths import portable_path
+from robustqa.teacher_logprobs import require_teacher
 from robustqa.types import Document, stable_hash
 
 from .config import TrainConfig
@@ -130,12 +133,21 @@ def run_experiment(
         f"{len(corpus.questions)} held-out questions, {len(control_docs)} control documents"
     )
 
+    # A distill student needs teacher logprobs: every teacher must score, checked before any work (no weights load).
+    teachers = {spec.name: _LazyLM(lm_factory, spec) for spec in experiment.model_specs}
+    if "distill" in experiment.student_objectives:
+        for name, teacher in teachers.items():
+            try:
+                require_teacher(teacher.get(), experiment.teacher_settings)
+            except ConfigError as err:
+                raise ConfigError(f"teacher {name!r} (a student distills): {err}") from None
+
     # 2. Generation and the teachers' open-book ceilings, one teacher loaded at a time.
     generations: list[GenerationResult] = []  # the runs
     training_sets: list[GenerationResult] = []  # one per student
     ceilings: dict[str, dict[str, Any]] = {}
     for spec in experiment.model_specs:
-        teacher = _LazyLM(lm_factory, spec)
+        teacher = teachers[spec.name]
         runs, per_student = _generate_all(experiment, spec, teacher, corpus, control_docs, out, timing, progress, log)
         generations += runs
         training_sets += per_student
@@ -176,34 +188,46 @@ def run_experiment(
             base_step,
         )
 
-    # 5. Students: the same base and hyperparameters, K pairs each.
-    students = []
-    written: list[list[dict[str, Any]]] = []
+    # 5. Students: the same base and hyperparameters, K pairs each; one student per objective on the same records.
+    plans: list[tuple[GenerationResult, list[dict[str, Any]], str, str]] = []
+    written: list[tuple[list[dict[str, Any]], Path]] = []
     for gen in training_sets:
         folder = out / "data" / gen.model / gen.strategy
         records = select_kept(gen.files, k, folder)
-        if records not in written:  # students sharing one QA set share its file too: no byte-identical copies
-            write_jsonl(folder / f"seed{gen.seed}.train.jsonl", records)
-            written.append(records)
-        config = experiment.train_config(gen.seed)
-        key = f"{gen.model}__{gen.strategy}__seed{gen.seed}"
-        students.append(
-            _cached_step(
-                out / "eval" / f"{key}.json",
-                _fingerprint(
-                    config.to_dict(),
-                    str(base_dir),
-                    experiment.eval,
-                    [q.id for q in corpus.questions],
-                    _planted_ids(corpus),
-                    records,
-                ),
-                timing,
-                lambda seconds, gen=gen, records=records, config=config, key=key: _student_step(
-                    seconds, key, gen, records, config, experiment, corpus, out, progress, log
-                ),
-            )
+        path = next((path for earlier, path in written if earlier == records), None)
+        if path is None:  # students sharing one QA set share its file too: no byte-identical copies
+            path = folder / f"seed{gen.seed}.train.jsonl"
+            write_jsonl(path, records)
+            written.append((records, path))
+        for objective in experiment.objectives_of(gen.strategy):
+            plans.append((gen, records, objective, portable_path(path, out)))
+    # A distill student needs the teacher's logprobs on every record: checked before any student trains.
+    for _, records, objective, train_file in plans:
+        if objective == "distill":
+            _require_teacher_logprobs(records, train_file)
+    students = []
+    for gen, records, objective, train_file in plans:
+        config = experiment.train_config(gen.seed, objective)
+        group = experiment.student_key(gen.strategy, objective)
+        key = f"{gen.model}__{group}__seed{gen.seed}"
+        entry = _cached_step(
+            out / "eval" / f"{key}.json",
+            _fingerprint(
+                config.to_dict(),
+                str(base_dir),
+                experiment.eval,
+                [q.id for q in corpus.questions],
+                _planted_ids(corpus),
+                records,
+            ),
+            timing,
+            lambda seconds, gen=gen, records=records, config=config, key=key: _student_step(
+                seconds, key, gen, records, config, experiment, corpus, out, progress, log
+            ),
         )
+        # What the student is (set here, so a step finished by an earlier version reads the same).
+        entry.update(strategy=group, data=gen.strategy, objective=objective, train_file=train_file)
+        students.append(entry)
 
     # 6. Aggregates, differences, results.json and the report.
     results = assemble_results(experiment, corpus, generations, students, floor, ceilings, k, timing)
@@ -266,8 +290,11 @@ def _generate_all(
             per_student.append(dataclasses.replace(runs[key, seed], seed=student_seed))
             continue
         prefix = out / "data" / spec.name / key / f"seed{seed}"
+        teacher_logprobs = experiment.teacher_for(key)  # a student on this QA distills
 
-        def step(seconds: dict[str, float], strat=strat, seed=seed, docs=docs, key=key, prefix=prefix):
+        def step(
+            seconds: dict[str, float], strat=strat, seed=seed, docs=docs, key=key, prefix=prefix, tl=teacher_logprobs
+        ):
             log(f"generate {spec.name}/{key} seed {seed}")
             with _Timer(seconds, "generation_s"):
                 gen = generate_kept(
@@ -282,6 +309,7 @@ def _generate_all(
                     experiment.max_oversample,
                     experiment.generation_batch_size,
                     progress,
+                    tl,
                 )
             return gen.to_dict()
 
@@ -293,6 +321,7 @@ def _generate_all(
             experiment.max_oversample,
             seed,
             [(d.id, stable_hash(d.text)) for d in docs],
+            *([teacher_logprobs.describe()] if teacher_logprobs else []),  # absent: SFT-only runs keep their marker
         )
         marker = prefix.with_name(prefix.name + ".done.json")
         runs[key, seed] = GenerationResult.from_dict(_cached_step(marker, fingerprint, timing, step))
@@ -348,6 +377,15 @@ def _student_step(
         "train_exposure": training_exposure(records, corpus),
         **evaluation,
     }
+
+
+def _require_teacher_logprobs(records: Sequence[dict[str, Any]], train_file: str) -> None:
+    missing = [r.get("id", "?") for r in records if (r.get("meta") or {}).get("teacher") is None]
+    if missing:
+        raise InputError(
+            f"a distill student trains on {train_file}, but {len(missing)} of its {len(records)} records (first: "
+            f"{missing[0]}) carry no teacher logprobs (meta.teacher); regenerate that run (remove its .done.json)"
+        )
 
 
 def _drop_weights(student_dir: Path) -> None:

@@ -11,11 +11,16 @@
     seeds: [0, 1, 2]
     budget: 64                                  # KEPT QA pairs per student, equal for every strategy
     train: {epochs: 3, learning_rate: 5.0e-5}   # any TrainConfig field
+    objectives: [sft, distill]                  # one student per objective on the same QA (default: train's)
     eval: {max_new_tokens: 32}                  # any EvalConfig field
     injections: {fraction: 0.5, data_dir: ../data/injections}
     control: {include: [Oxygen]}                # same count of QA about unrelated documents
 
-An ablation grid (strategies x models x seeds) is the same file with more entries.
+An ablation grid (strategies x models x seeds) is the same file with more entries. With `objectives`, every
+strategy's kept QA trains one student per objective: the first objective's students are keyed by the strategy,
+each other objective's by `<strategy>+<objective>` (e.g. `naive+distill`), trained on the same records and
+compared with the first objective's student in the differences. Where a student distills, generation stores the
+teacher's top-`teacher_logprobs` log-probabilities with every kept record (`robustqa generate --teacher-logprobs`).
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ from typing import Any
 
 from robustqa.config_base import ConfigBase, from_dict, option
 from robustqa.errors import ConfigError
+from robustqa.teacher_logprobs import TeacherSettings
 
-from .config import TrainConfig
+from .config import OBJECTIVES, TrainConfig
 from .evaluate import EvalConfig
 
 
@@ -117,7 +123,25 @@ class Experiment(ConfigBase):
     generation_batch_size: int = option(16, "Work items per generation batch.")
     cache: str | None = option("auto", "SQLite response cache of the teacher: a path, 'auto' or null (off).")
     student_base: str | None = option(None, "Local model directory every student starts from (null: embedded).")
-    train: dict = option({}, "TrainConfig fields shared by every student (base and seed are set per student).")
+    train: dict = option(
+        {}, "TrainConfig fields shared by every student (base, seed and, with `objectives`, objective are per student)."
+    )
+    objectives: list = option(
+        [],
+        "Training objectives ('sft', 'distill'), each training its own student on the SAME kept QA of every strategy "
+        "and seed (empty: train.objective alone). The first one's students (and the controls) are keyed by the "
+        "strategy; every other one's by '<strategy>+<objective>', compared with the first on the same data.",
+    )
+    teacher_logprobs: int = option(
+        20,
+        "Top-K teacher log-probabilities generation stores with every kept record when a student trained on them "
+        "distills (Cartridges' num_top_logprobs); unused when every student is SFT.",
+    )
+    min_prob_mass: float = option(
+        0.99,
+        "With teacher logprobs: keep per answer token the leading top-K entries until their probability mass "
+        "reaches this (Cartridges' min_prob_mass).",
+    )
     eval: dict = option({}, "EvalConfig fields.")
     injections: dict = option({}, "InjectionSpec fields.")
     control: dict = option({}, "ControlSpec fields.")
@@ -136,9 +160,23 @@ class Experiment(ConfigBase):
             raise ConfigError("seeds must be a non-empty list of integers")
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError("seeds must be distinct")
+        if self.objectives and "objective" in self.train:
+            raise ConfigError("set the students' objective with `objectives` or train.objective, not both")
+        if any(o not in OBJECTIVES for o in self.objectives) or len(set(self.objectives)) != len(self.objectives):
+            raise ConfigError(f"objectives must be distinct entries of {', '.join(OBJECTIVES)}, got {self.objectives}")
         keys = [s.key for s in self.strategy_specs]
-        if len(keys) < 2 or len(set(keys)) != len(keys):
-            raise ConfigError(f"need at least two strategies with distinct names/labels, got {keys}")
+        if len(set(keys)) != len(keys) or len(keys) * len(self.student_objectives) < 2:
+            raise ConfigError(
+                f"need at least two strategies with distinct names/labels (or two objectives), got {keys}"
+            )
+        students = [self.student_key(k, o) for k in keys for o in self.student_objectives]
+        if len(set(students + [f"{k}-control" for k in keys])) != len(students) + len(keys):
+            raise ConfigError(f"student names clash (a label of the form '<strategy>+<objective>'?): {students}")
+        if "distill" in self.student_objectives:
+            try:
+                self.teacher_settings.check()
+            except ConfigError as err:
+                raise ConfigError(f"a distill student needs teacher logprobs: {err}") from None
         names = [m.name for m in self.model_specs]
         if not names or len(set(names)) != len(names):
             raise ConfigError(f"need at least one model, with distinct names, got {names}")
@@ -160,8 +198,30 @@ class Experiment(ConfigBase):
     def model_specs(self) -> list[ModelSpec]:
         return [_nested(ModelSpec, m, "models") for m in self.models]
 
-    def train_config(self, seed: int) -> TrainConfig:
-        data = {**self.train, "seed": seed}
+    # -- objectives and teacher logprobs ---------------------------------------------------------------------
+    @property
+    def student_objectives(self) -> list[str]:
+        """The objectives students train with; the first is the primary one (students keyed by the strategy)."""
+        return list(self.objectives) or [self.train.get("objective", TrainConfig.objective)]
+
+    def student_key(self, strategy_key: str, objective: str) -> str:
+        """Name of the students trained with `objective` on a strategy's QA ('naive', 'naive+distill')."""
+        return strategy_key if objective == self.student_objectives[0] else f"{strategy_key}+{objective}"
+
+    def objectives_of(self, run_key: str) -> list[str]:
+        """Objectives of the students trained on a run's QA: every one for a strategy, the primary for a control."""
+        return self.student_objectives[:1] if run_key.endswith("-control") else self.student_objectives
+
+    @property
+    def teacher_settings(self) -> TeacherSettings:
+        return TeacherSettings(self.teacher_logprobs, self.min_prob_mass)
+
+    def teacher_for(self, run_key: str) -> TeacherSettings | None:
+        """The TeacherSettings a run's generation stores (a student on its QA distills), else None."""
+        return self.teacher_settings if "distill" in self.objectives_of(run_key) else None
+
+    def train_config(self, seed: int, objective: str | None = None) -> TrainConfig:
+        data = {**self.train, "seed": seed, "objective": objective or self.student_objectives[0]}
         if "base" in self.train:
             raise ConfigError("set the students' base with `student_base`, not train.base")
         data["base"] = self.path(self.student_base) if self.student_base else None

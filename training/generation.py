@@ -20,6 +20,7 @@ from typing import Any
 
 from robustqa.io.jsonl import read_records
 from robustqa.lm.base import LM
+from robustqa.teacher_logprobs import TeacherSettings
 from robustqa.types import Document, derive_seed
 
 USAGE_KEYS = (
@@ -97,8 +98,10 @@ def generate_kept(
     max_oversample: float = 3.0,
     batch_size: int = 16,
     progress: bool = True,
+    teacher: TeacherSettings | None = None,
 ) -> GenerationResult:
-    """Run the strategy until `budget` pairs are kept (or the planning cap is reached); see module docs."""
+    """Run the strategy until `budget` pairs are kept (or the planning cap is reached); see module docs. With
+    `teacher`, every kept record also carries the teacher's token ids and top-k logprobs (for distillation)."""
     from robustqa.runner import generate_records
 
     result = GenerationResult(model=model_name, strategy=strategy_key, seed=seed)
@@ -117,6 +120,7 @@ def generate_kept(
             overwrite=True,
             batch_size=batch_size,
             progress=progress,
+            teacher=teacher,
             config={"strategy": strategy_key, "model": model_name, "seed": seed, "attempt": result.attempts},
         )
         result.attempts += 1

@@ -82,6 +82,14 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> Path:
             f"| {d['model']} | {d['a']} − {d['b']} | {d['metric']} | {_fmt(d['diff'])} | "
             f"[{_fmt(d['low'])}, {_fmt(d['high'])}] | {d['n_seeds']} | {d['n_questions']} |"
         )
+    objectives = exp.get("objectives") or []
+    if len(objectives) > 1:
+        lines += [
+            "",
+            f"`<strategy>+<objective>`: students trained with that objective on the same kept QA records as the "
+            f"`<strategy>` students ({objectives[0]}), so `<strategy>+<objective> − <strategy>` is the objective's "
+            "effect on one data set. Controls train with the first objective only.",
+        ]
     lines += [
         "",
         "## By answer position (mean over seeds)",
@@ -204,7 +212,7 @@ def _plots(results: dict[str, Any], plots: Path, out_dir: Path) -> list[tuple[st
     for student in results["students"]:
         ax.plot(student["train"]["losses"], label=student["key"], linewidth=1)
     ax.set_xlabel("logging step")
-    ax.set_ylabel("training loss (answer tokens)")
+    ax.set_ylabel("training loss (answer tokens; distill: to the teacher's top-k)")
     ax.legend(fontsize=6)
     fig.tight_layout()
     images.append(("training loss", _save(fig, plots / "loss.png", out_dir)))

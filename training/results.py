@@ -1,4 +1,8 @@
-"""results.json: per-student summaries, groups (mean and spread over seeds) and paired differences."""
+"""results.json: per-student summaries, groups (mean and spread over seeds) and paired differences.
+
+A student's `strategy` is its group (`naive`, `naive-control`, `naive+distill`), `data` the QA set it trained on
+(the generation run's key) and `objective` its training objective.
+"""
 
 from __future__ import annotations
 
@@ -61,27 +65,21 @@ def assemble_results(
     groups: dict[str, list[dict[str, Any]]] = {}
     for entry in students:
         groups.setdefault(f"{entry['model']}/{entry['strategy']}", []).append(entry)
-    reference = experiment.strategy_specs[0].key
     differences, knowledge = [], []
     for spec in experiment.model_specs:
 
         def group(key: str | None, model: str = spec.name) -> list[dict[str, Any]]:
             return groups.get(f"{model}/{key}", []) if key else []
 
-        for strat in experiment.strategy_specs:
-            mine = group(strat.key)
-            comparisons = [(reference, group(reference))] if strat.key != reference else []
-            control_key = experiment.control_of(strat.key)
-            comparisons += [(control_key, group(control_key))] if group(control_key) else []
-            for other_key, other in comparisons:
-                for metric in DIFF_METRICS:
-                    stats = paired_bootstrap(
-                        _matrix(mine, metric),
-                        _matrix(other, metric),
-                        experiment.bootstrap_samples,
-                        experiment.bootstrap_seed,
-                    )
-                    differences.append({"model": spec.name, "a": strat.key, "b": other_key, "metric": metric, **stats})
+        for a, b in _comparisons(experiment, group):
+            for metric in DIFF_METRICS:
+                stats = paired_bootstrap(
+                    _matrix(group(a), metric),
+                    _matrix(group(b), metric),
+                    experiment.bootstrap_samples,
+                    experiment.bootstrap_seed,
+                )
+                differences.append({"model": spec.name, "a": a, "b": b, "metric": metric, **stats})
         knowledge += _knowledge_rows(experiment, spec.name, group)
     baselines: dict[str, Any] = {"base": None, "teacher_open_book": {}}
     if floor is not None:
@@ -116,6 +114,9 @@ def assemble_results(
                 "strategy": e["strategy"],
                 "seed": e["seed"],
                 "kind": e["kind"],
+                "data": e["data"],
+                "objective": e["objective"],
+                "train_file": e["train_file"],
                 "train": e["train"],
                 "train_exposure": e["train_exposure"],
                 "summary": e["summary"],
@@ -129,6 +130,30 @@ def assemble_results(
         "knowledge": knowledge,
         "timing": {key: round(value, 1) for key, value in timing.items()},
     }
+
+
+def _comparisons(experiment: Experiment, group: Callable[[str | None], list[dict[str, Any]]]) -> list[tuple[str, str]]:
+    """(a, b) student groups whose difference a - b is reported, per teacher.
+
+    Every strategy against the first (the reference) and against its control; with several `objectives`, every
+    further objective's students against the first objective's on the same records (`naive+distill` - `naive`),
+    and against the reference strategy's students of the same objective.
+    """
+    reference = experiment.strategy_specs[0].key
+    others = experiment.student_objectives[1:]
+    pairs = []
+    for strat in experiment.strategy_specs:
+        if strat.key != reference:
+            pairs.append((strat.key, reference))
+        control_key = experiment.control_of(strat.key)
+        if group(control_key):
+            pairs.append((strat.key, control_key))
+        for objective in others:
+            mine = experiment.student_key(strat.key, objective)
+            pairs.append((mine, strat.key))  # the same records, the first objective
+            if strat.key != reference:
+                pairs.append((mine, experiment.student_key(reference, objective)))
+    return [(a, b) for a, b in pairs if group(a) and group(b)]
 
 
 def _gain(experiment: Experiment, key: str, group: Callable[[str | None], list[dict[str, Any]]]) -> Any:
