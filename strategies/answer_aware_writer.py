@@ -40,7 +40,7 @@ from robustqa.types import AnswerSpan, Document, Span, WorkItem, derive_seed
 from .answer_spans import candidate_spans, choose_answer
 from .question_checks import QuestionChecks, contains_answer
 from .question_parsing import parse_question
-from .question_templates import BLANK, blanked_sentence, template_question
+from .question_templates import BLANK, blanked_sentence, can_template, template_question
 
 SYSTEM_PROMPT = "You write one short quiz question. The given answer must answer it. Reply with the question only."
 CLOZE_SYSTEM_PROMPT = (
@@ -234,13 +234,19 @@ class AnswerAwareQuestionWriter(QuestionWriter):
                 out[i] = WrittenQuestion(question, "model", answers[i], meta)
             pending = [i for i in pending if out[i] is None]
         for i in pending:
-            planned = plans[i][0]  # the template asks about the first plan: the most specific fact
+            target = items[i].target
+            assert target is not None
+            # The template asks about the first plan (the most specific fact), or the first candidate after it
+            # that leaves words of the sentence to ask with; a target with none gets no question (rejected).
+            first, candidates = plans[i]
+            planned = next((a for a in [first, *candidates] if can_template(target, a)), None)
             meta = {"question_attempts": _as_dicts(tries[i])}
-            if self.templates:
-                assert items[i].target is not None
-                out[i] = WrittenQuestion(template_question(items[i].target, planned), "template", planned, meta)
+            if self.templates and planned is not None:
+                out[i] = WrittenQuestion(template_question(target, planned), "template", planned, meta)
             else:
-                out[i] = WrittenQuestion("", "model", planned, meta)
+                if self.templates:
+                    meta["template"] = "none: every candidate answer leaves too few words of the sentence"
+                out[i] = WrittenQuestion("", "model", first, meta)
         return [q for q in out if q is not None]
 
     # -- steps -----------------------------------------------------------------------------------------------

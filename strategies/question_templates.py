@@ -17,6 +17,9 @@ import re
 from robustqa.types import AnswerSpan, Span
 
 BLANK = "____"
+# A template question must keep this many words of its sentence outside the answer: a cloze of a heading with
+# the whole heading blanked ('Which words fill the blank in "____."?') asks nothing.
+MIN_CONTEXT_WORDS = 3
 # A predicate opening with an auxiliary, a common irregular past, or a regular past tense ("-ed"): only then is
 # "Who <rest>?" grammatical.
 _VERB_START = re.compile(
@@ -31,6 +34,12 @@ def blanked_sentence(target: Span, answer: AnswerSpan) -> str:
     sentence, lo, hi = _sentence_and_answer(target, answer)
     blanked = f"{sentence[:lo]}{BLANK}{sentence[hi:]}".strip()
     return blanked.rstrip(".!?;:").strip() + "."
+
+
+def can_template(target: Span, answer: AnswerSpan) -> bool:
+    """Whether a template question about `answer` keeps MIN_CONTEXT_WORDS words of the sentence around it."""
+    sentence, lo, hi = _sentence_and_answer(target, answer)
+    return len(f"{sentence[:lo]} {sentence[hi:]}".split()) >= MIN_CONTEXT_WORDS
 
 
 def template_question(target: Span, answer: AnswerSpan) -> str:

@@ -15,7 +15,7 @@ from robustqa.strategies.answer_aware_writer import KIND_WORDS, AnswerAwareQuest
 from robustqa.strategies.answer_spans import candidate_spans, snap
 from robustqa.strategies.grounded_answer import GroundedAnswer
 from robustqa.strategies.question_checks import QuestionChecks, contains_answer
-from robustqa.strategies.question_templates import BLANK, blanked_sentence, template_question
+from robustqa.strategies.question_templates import BLANK, blanked_sentence, can_template, template_question
 from robustqa.strategies.robust import make_robust
 from robustqa.strategies.text_match import normalize
 
@@ -157,6 +157,21 @@ def test_answer_aware_writer_asks_for_the_planned_span_and_keeps_a_good_question
     if planned.text in ("1859", "Queen Victoria"):
         assert (written.text, written.source) == (question, "model")
         assert written.meta["round_trip"] == "not measured"
+
+
+def test_no_template_blanks_a_whole_heading_the_item_gets_no_question_and_says_why():
+    heading = "How we picked and tested"  # a heading-like target: its only candidate is the whole sentence
+    doc = Document("h", f"{heading}\n\nWe tried nine backpacks on three trips in the Alps last summer.")
+    span = Span("h", 0, len(heading), heading)
+    whole = AnswerSpan(0, len(heading), heading, "sentence")
+    assert not can_template(span, whole) and can_template(SPAN, AnswerSpan(START, START + 10, TARGET[:10], "phrase"))
+    item = WorkItem("i", "h", 0, 7, (0, len(doc.text)), span, meta={"round": 0})
+    writer = AnswerAwareQuestionWriter(attempts=1, round_trip="off")
+    [written] = writer.write_questions([item], [doc.text], {"h": doc}, FakeLM(default="no"))
+    if all(not can_template(span, a) for a in candidate_spans(span, writer.max_candidates)):
+        assert written.text == "" and written.source == "model" and "too few words" in written.meta["template"]
+    else:  # a smaller candidate exists: the template asks about it, never about the whole heading
+        assert BLANK in written.text and written.planned.text != heading
 
 
 def test_answer_aware_writer_retries_then_falls_back_to_a_template_and_records_why():
@@ -357,7 +372,11 @@ def test_robust_keeps_grounded_pairs_from_a_teacher_that_only_writes_nonsense(tm
     out = tmp_path / "r.jsonl"
     summary = generate_records(docs, make_robust(use_embeddings=False), lm, 4, 0, out, progress=False)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert summary.kept == len(rows) == summary.planned > 0
+    rejected = [json.loads(line) for line in (tmp_path / "r.rejected.jsonl").read_text().splitlines()]
+    assert summary.kept == len(rows) > 0 and summary.kept + len(rejected) == summary.planned
+    for row in rejected:  # only a target whose one candidate answer is the whole sentence: no template can ask
+        target = Span(row["doc_id"], row["target"]["start"], row["target"]["end"], row["target"]["text"])
+        assert all(not can_template(target, a) for a in candidate_spans(target, 12))
     text = {d.id: d.text for d in docs}
     for row in rows:
         assert row["meta"]["question_source"] == "template"
