@@ -39,6 +39,7 @@ from typing import IO, TYPE_CHECKING, Any
 from tqdm.auto import tqdm
 
 from .budget import MAX_BUDGET, _allocate, allocate_budget, in_shard  # noqa: F401  (their import path)
+from .doc_ids import unique_documents
 from .errors import ConfigError
 from .io.jsonl import JsonlWriter
 from .io.lock import OutputLock
@@ -202,33 +203,14 @@ def _hash64(*parts: str) -> int:
 def _weigh(read: Callable[[], Iterator[Document]], strategy: Strategy, budget: int) -> _Corpus:
     import numpy as np
 
-    weights, id_hashes, checks = array("d"), array("Q"), array("Q")
-    for doc in read():
+    weights, checks = array("d"), array("Q")
+    for doc in unique_documents(read(), read):
         weight = float(strategy.weight(doc))
         if math.isnan(weight) or math.isinf(weight):
             raise ConfigError(f"strategy {strategy.name!r} gave document {doc.id!r} the weight {weight}")
         weights.append(weight)
-        id_hashes.append(_hash64(doc.id))
         checks.append(_hash64(doc.id, doc.text))
-    _check_unique_ids(read, np.frombuffer(id_hashes, dtype=np.uint64))
-    del id_hashes
     return _Corpus(_allocate(np.frombuffer(weights, dtype=np.float64), budget), np.frombuffer(checks, np.uint64))
-
-
-def _check_unique_ids(read: Callable[[], Iterator[Document]], id_hashes: np.ndarray) -> None:
-    import numpy as np
-
-    ordered = np.sort(id_hashes)
-    clashes = set(ordered[1:][ordered[1:] == ordered[:-1]].tolist())
-    if not clashes:
-        return
-    # Equal hashes: read the ids again to tell a real duplicate from a (vanishingly rare) hash collision.
-    seen: set[str] = set()
-    for doc in read():
-        if _hash64(doc.id) in clashes:
-            if doc.id in seen:
-                raise ConfigError(f"document ids must be unique: {doc.id!r} appears more than once")
-            seen.add(doc.id)
 
 
 # -- pass 2: plan --------------------------------------------------------------------------------------------

@@ -259,7 +259,8 @@ def test_a_one_shot_iterator_is_refused_and_a_changing_source_is_caught(tmp_path
 
 def test_duplicate_ids_are_refused_before_any_output(tmp_path, real_docs):
     docs = real_docs + [Document(real_docs[1].id, "again")]
-    with pytest.raises(ConfigError, match=f"{real_docs[1].id!r} appears more than once"):
+    message = f"duplicate document id {real_docs[1].id!r}: .* and a document given in memory"
+    with pytest.raises(InputError, match=message):
         generate_records(docs, get_strategy("naive"), _lm(), 3, 0, tmp_path / "qa.jsonl", progress=False)
     assert list(tmp_path.iterdir()) == []
 
@@ -357,9 +358,9 @@ def test_a_duplicate_across_files_is_traced_back_to_its_first_file(tmp_path):
 
 
 def test_duplicate_ids_are_found_among_many(tmp_path, monkeypatch):
-    import robustqa.io.loaders as loaders
+    import robustqa.doc_ids as doc_ids
 
-    monkeypatch.setattr(loaders, "_MERGE_EVERY", 16)  # most ids end up in the merged sorted array
+    monkeypatch.setattr(doc_ids, "_MERGE_EVERY", 16)  # most ids end up in the merged sorted array
     rows = [{"id": f"d{i}", "text": "x"} for i in range(500)]
     (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert len(load_documents([tmp_path / "a.jsonl"])) == 500

@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer, TfidfTransformer
 
+from robustqa.doc_ids import unique_documents
 from robustqa.errors import InputError
 from robustqa.segment import sentences
 from robustqa.types import Document, stable_hash
@@ -61,11 +62,10 @@ class CorpusIndex:
     ) -> None:
         if not documents:
             raise InputError("no documents to audit against")
-        self.documents = list(documents)
+        given = list(documents)
+        self.documents = list(unique_documents(given, lambda: iter(given)))
         self.doc_ids = [d.id for d in self.documents]
         self.doc_index = {doc_id: i for i, doc_id in enumerate(self.doc_ids)}
-        if len(self.doc_index) != len(self.doc_ids):
-            raise InputError("document ids must be unique")
         self.doc_lengths = np.array([len(d.text) for d in self.documents], dtype=np.int64)
         self._doc_term: tuple[np.ndarray, sp.csr_matrix] | None = None
         self._segment(workers)

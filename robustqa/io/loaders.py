@@ -17,14 +17,12 @@ Bad input raises InputError with one line naming the file (and the line, for JSO
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
-from itertools import islice
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
+from robustqa.doc_ids import unique_documents
 from robustqa.errors import InputError
 from robustqa.io.decoding import declared_charset, decode_text, read_bytes
 from robustqa.io.formats import html_document, jsonl_documents, squad_documents, squad_paragraph_id
@@ -92,7 +90,7 @@ def iter_documents(paths: str | Path | Sequence[str | Path], warn_skipped: bool 
     """Documents of every file and (recursively, in sorted order) directory in `paths`, read lazily one file
     at a time (JSONL line by line); ids must be unique."""
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)  # one path, not one-character paths
-    yield from _unique(lambda warn: _iter_paths(paths, warn), warn_skipped)
+    yield from unique_documents(_iter_paths(paths, warn_skipped), lambda: _iter_paths(paths, False))
 
 
 def load_documents(paths: str | Path | Sequence[str | Path]) -> list[Document]:
@@ -113,67 +111,6 @@ def _iter_paths(paths: Sequence[str | Path], warn_skipped: bool) -> Iterator[Doc
                 yield from _iter_file(file, path)
         else:
             yield from _iter_file(path, path.parent)
-
-
-def _unique(read: Callable[[bool], Iterator[Document]], warn_skipped: bool) -> Iterator[Document]:
-    """`read(warn_skipped)`'s documents, checking that ids are unique.
-
-    Seen ids are kept as 63-bit hashes (8 bytes each, not the id and its origin); a repeated hash reads the
-    input again to name the first document with that id, or to find it was a hash collision.
-    """
-    seen = _SeenHashes()
-    for position, doc in enumerate(read(warn_skipped)):
-        key = _id_hash(doc.id)
-        if key in seen:
-            first = next((d for d in islice(read(False), position) if d.id == doc.id), None)
-            if first is not None:
-                raise InputError(_duplicate_message(first, doc))
-        seen.add(key)
-        yield doc
-
-
-def _id_hash(doc_id: str) -> int:
-    digest = hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1  # fits an int64
-
-
-class _SeenHashes:
-    """A set of int64 hashes at under 20 bytes each: recent ones in a Python set (about 70 bytes each), merged
-    into one sorted numpy array (8 bytes each) once they number `_MERGE_EVERY` and an eighth of the array, so
-    merges are few (the array grows geometrically) and the set stays small."""
-
-    def __init__(self) -> None:
-        self._recent: set[int] = set()
-        self._merged: Any = None  # sorted numpy int64 array
-
-    def __contains__(self, key: int) -> bool:
-        if key in self._recent:
-            return True
-        if self._merged is None:
-            return False
-        i = int(self._merged.searchsorted(key))
-        return i < len(self._merged) and int(self._merged[i]) == key
-
-    def add(self, key: int) -> None:
-        self._recent.add(key)
-        size = 0 if self._merged is None else len(self._merged)
-        if len(self._recent) >= max(_MERGE_EVERY, size // 8):
-            import numpy as np
-
-            fresh = np.fromiter(self._recent, dtype=np.int64, count=len(self._recent))
-            both = fresh if self._merged is None else np.concatenate([self._merged, fresh])
-            self._merged = np.sort(both, kind="stable")  # a radix sort for integers: linear time
-            self._recent.clear()
-
-
-_MERGE_EVERY = 1 << 12
-
-
-def _duplicate_message(first: Document, doc: Document) -> str:
-    line, first_line = doc.meta.get("line"), first.meta.get("line")
-    if line and first_line and doc.meta.get("path") == first.meta.get("path"):
-        return f"{doc.meta['path']}:{line}: duplicate document id {doc.id!r} (first on line {first_line})"
-    return f"duplicate document id {doc.id!r}: {_origin(first)} and {_origin(doc)}"
 
 
 def _supported_files(root: Path, warn_skipped: bool = True) -> list[Path]:
@@ -212,18 +149,9 @@ def _split_name(name: str) -> tuple[str, str, bool] | None:
     return None
 
 
-def _origin(doc: Document) -> str:
-    line = doc.meta.get("line")
-    return f"{doc.meta.get('path')}:{line}" if line else str(doc.meta.get("path"))
-
-
-# ------------------------------------------------------------------------------------------------------------
-# One file
-
-
 def load_document(path: str | Path, root: str | Path | None = None) -> list[Document]:
     """The documents of one file (several for JSONL, SQuAD); ids are relative to `root` (or its folder)."""
-    return list(_unique(lambda warn: _iter_file(path, root), True))
+    return list(unique_documents(_iter_file(path, root), lambda: _iter_file(path, root)))
 
 
 def _iter_file(path: str | Path, root: str | Path | None = None) -> Iterator[Document]:
