@@ -16,8 +16,9 @@ sentence.
 `--prefix-curve naive`: naive's pairs are independent draws (a random chunk and a random seed prompt each), so
 the first k records of its largest run are a run at budget k; the smaller budgets are audited from that prefix
 instead of generated again (rows say `from_prefix_of`; they carry no LM cost). Strategies that plan their
-targets from the budget (stratified, robust) are always generated per budget. The saturation point of a curve
-is the smallest budget whose coverage reaches 90% of the curve's highest coverage.
+targets from the budget (stratified, robust) are always generated per budget. Each step of a curve has a yield
+(new sentences covered per added question); the curve saturates at the budget after which the yield falls below
+one half (`saturation` in the JSON; null when it does not within the budgets run).
 
 With `--lm fake` the answers are sentences echoed from the prompt: figures test the plumbing, not a model.
 """
@@ -49,7 +50,8 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "coverage.json"
 GOAL = 0.95  # robust coverage at one question per sentence
 CORPORA = {"xquad": ("xquad_en_dev.json",), "covidqa": ("covidqa", "covidqa_dev.json")}
-SATURATION = 0.9  # share of a curve's highest coverage that marks its saturation point
+# A curve saturates where fewer than half of the added questions reach a sentence no earlier question covered.
+SATURATION_YIELD = 0.5
 
 
 def build_strategy(spec: str) -> Any:
@@ -164,15 +166,22 @@ def prefix_row(
 
 
 def saturation_points(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per strategy: its coverage curve over budgets and the smallest budget reaching SATURATION of its highest."""
+    """Per strategy: its coverage curve over budgets, the marginal yield of each step (new sentences covered per
+    added question), and the saturation point: the budget after which the yield falls below SATURATION_YIELD
+    (None when it does not within the curve)."""
     curves: dict[str, Any] = {}
     for spec in dict.fromkeys(r["strategy"] for r in rows):
-        curve = sorted((r["budget"], r["coverage"]) for r in rows if r["strategy"] == spec)
-        if len(curve) < 2:
+        points = sorted((r["budget"], r["covered_sentences"], r["coverage"]) for r in rows if r["strategy"] == spec)
+        if len(points) < 2:
             continue
-        top = max(c for _, c in curve)
-        budget = next(b for b, c in curve if c >= SATURATION * top)
-        curves[spec] = {"curve": [list(point) for point in curve], "highest": top, "budget": budget}
+        steps, saturation, before = [], None, (0, 0)
+        for budget, covered, coverage in points:
+            gained = (covered - before[1]) / (budget - before[0]) if budget > before[0] else 0.0
+            steps.append({"budget": budget, "covered": covered, "coverage": coverage, "yield": round(gained, 3)})
+            if saturation is None and gained < SATURATION_YIELD and before[0] > 0:
+                saturation = before[0]
+            before = (budget, covered)
+        curves[spec] = {"curve": steps, "saturation_budget": saturation}
     return curves
 
 
@@ -309,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     for ratio, between in overlaps.items():
         print(f"covered-sentence Jaccard between runs at {ratio} q/sentence: mean {_fmt(between['mean_jaccard'])}")
     for spec, curve in curves.items():
-        print(f"{spec}: saturation (coverage >= {SATURATION:.0%} of its highest) at budget {curve['budget']}")
+        yields = " ".join(f"{p['budget']}:{p['yield']}" for p in curve["curve"])
+        print(f"{spec}: yield per step {yields}; saturates at budget {curve['saturation_budget']}")
     print(f"robust coverage at 1 q/sentence: {at_one} (goal >= {GOAL}): {result['verdict']}")
     for spec, verdict in (result["grounded_goals"] if isinstance(result["grounded_goals"], dict) else {}).items():
         for key, v in verdict.items():

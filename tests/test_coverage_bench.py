@@ -53,10 +53,13 @@ def test_covidqa_curve_audits_naive_prefixes_and_reports_a_saturation_point(tmp_
         assert row["from_prefix_of"] == f"naive_{full['budget']}.jsonl" and "lm_tokens" not in row
         assert row["covered_sentences"] <= full["covered_sentences"]
     for curve in result["saturation"].values():
-        budgets = [b for b, _ in curve["curve"]]
-        assert curve["budget"] in budgets and curve["highest"] == max(c for _, c in curve["curve"])
-        first = next(c for b, c in curve["curve"] if b == curve["budget"])
-        assert first >= 0.9 * curve["highest"]
-        assert all(c < 0.9 * curve["highest"] for b, c in curve["curve"] if b < curve["budget"])
+        points = curve["curve"]
+        assert [p["budget"] for p in points] == sorted(p["budget"] for p in points)
+        before = (0, 0)
+        for p in points:  # the yield of a step: new sentences covered per added question
+            assert p["yield"] == round((p["covered"] - before[1]) / (p["budget"] - before[0]), 3)
+            before = (p["budget"], p["covered"])
+        low = [i for i, p in enumerate(points) if i > 0 and p["yield"] < 0.5]
+        assert curve["saturation_budget"] == (points[low[0] - 1]["budget"] if low else None)
     bad = subprocess.run([*cmd, *args, "--prefix-curve", "robust"], cwd=REPO, capture_output=True, text=True)
     assert bad.returncode != 0 and "naive only" in bad.stderr
