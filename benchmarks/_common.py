@@ -85,8 +85,10 @@ class RunStart:
 def command_line(script: str, argv: Sequence[str] | None) -> str:
     """The command that reproduces the run: the real one from the shell, or `benchmarks/<script>` with the
     arguments `main(argv)` was called with (in tests, sys.argv is pytest's)."""
-    args = sys.argv if argv is None else [f"benchmarks/{script}", *argv]
-    return "python " + " ".join(shown_path(a) if os.path.isabs(a) else a for a in map(str, args))
+    args = [str(a) for a in (sys.argv if argv is None else [f"benchmarks/{script}", *argv])]
+    # `--keep DIR` only says where scratch copies of the QA went: it changes no figure, and DIR is this machine's.
+    kept = [a for i, a in enumerate(args) if not (a == "--keep" or a.startswith("--keep=") or args[i - 1] == "--keep")]
+    return "python " + " ".join(shown_path(a) if os.path.isabs(a) else a for a in kept)
 
 
 def machine_info(load_average_at_start: list[float] | None = None, **versions: str) -> dict[str, Any]:

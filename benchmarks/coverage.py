@@ -35,7 +35,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from _common import add_data_argument, data_file, machine_info, sentence_echo_fake, shown_path, write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from _common import (  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+    add_data_argument,
+    command_line,
+    data_file,
+    machine_info,
+    sentence_echo_fake,
+    shown_path,
+    write_result,
+)
 
 from robustqa.audit import run_audit, write_report
 from robustqa.io.loaders import load_documents
@@ -298,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "coverage",
         "date": started,
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": "python " + " ".join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
+        "command": command_line("coverage.py", argv),
         "machine": machine_info(load_at_start),
         "lm": lm.model_id,
         "data": shown_path(corpus_file),
