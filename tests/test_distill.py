@@ -43,7 +43,9 @@ def test_distill_loss_falls_and_the_student_is_saved(tiny_model, teacher_records
     assert all(torch.isfinite(torch.tensor(result.losses)))
     assert sum(result.losses[-3:]) / 3 < 0.8 * sum(result.losses[:3]) / 3
     assert (tmp_path / "student" / "config.json").exists()
-    assert json.loads((tmp_path / "student" / "train_result.json").read_text())["steps"] == 12
+    written = json.loads((tmp_path / "student" / "train_result.json").read_text())
+    assert written["steps"] == 12
+    assert written["out_dir"] == "." and str(tmp_path) not in json.dumps(written)  # paths relative, as SFT's
 
 
 def test_the_loss_is_cartridges_cross_entropy_on_the_kept_entries():

@@ -200,5 +200,5 @@ def train_distill(
         losses=losses,
         log=log,
     )
-    (out_dir / RESULT_FILE).write_text(json.dumps(result.to_dict(), indent=1), encoding="utf-8")
+    (out_dir / RESULT_FILE).write_text(json.dumps(result.portable(out_dir), indent=1), encoding="utf-8")
     return result
