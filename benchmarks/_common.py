@@ -86,9 +86,12 @@ def command_line(script: str, argv: Sequence[str] | None) -> str:
     """The command that reproduces the run: the real one from the shell, or `benchmarks/<script>` with the
     arguments `main(argv)` was called with (in tests, sys.argv is pytest's)."""
     args = [str(a) for a in (sys.argv if argv is None else [f"benchmarks/{script}", *argv])]
-    # `--keep DIR` only says where scratch copies of the QA went: it changes no figure, and DIR is this machine's.
-    kept = [a for i, a in enumerate(args) if not (a == "--keep" or a.startswith("--keep=") or args[i - 1] == "--keep")]
-    return "python " + " ".join(shown_path(a) if os.path.isabs(a) else a for a in kept)
+    shown = [shown_path(a) if os.path.isabs(a) else a for a in args]
+    # `--keep DIR` only says where scratch copies of the QA went (it changes no figure): a DIR outside the
+    # repository is this machine's own folder (/tmp/...) and is left out.
+    outside = {i for i, a in enumerate(shown) if i and args[i - 1] == "--keep" and a.startswith(("../", "/"))}
+    kept = [a for i, a in enumerate(shown) if i not in outside and i + 1 not in outside]
+    return "python " + " ".join(kept)
 
 
 def machine_info(load_average_at_start: list[float] | None = None, **versions: str) -> dict[str, Any]:

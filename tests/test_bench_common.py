@@ -31,3 +31,5 @@ def test_result_files_name_no_absolute_path():
     assert _common.shown_path(Path.home() / ".cache" / "m") == "~/.cache/m"
     line = _common.command_line("x.py", ["--keep", str(REPO / "runs" / "k"), "--n", "3"])
     assert line == "python benchmarks/x.py --keep runs/k --n 3"
+    scratch = _common.command_line("x.py", ["--keep", "/tmp/scratch", "--n", "3"])  # a folder of this machine
+    assert scratch == "python benchmarks/x.py --n 3"
