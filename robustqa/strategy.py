@@ -224,7 +224,8 @@ def _attempt_summary(cand: Candidate, attempt: int) -> dict:
 def _format_decision(cand: Candidate) -> Decision:
     """Empty output is real model output, never patched: the pair is rejected and says why."""
     if not cand.question:
-        return Decision("format", 0.0, False, "empty question")
+        why = cand.meta.get("template")  # a question writer that could not template says why
+        return Decision("format", 0.0, False, f"empty question (template {why})" if why else "empty question")
     if not cand.answer:
         return Decision("format", 0.0, False, "empty answer")
     return Decision("format", 1.0, True, "non-empty question and answer")

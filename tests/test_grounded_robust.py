@@ -377,6 +377,8 @@ def test_robust_keeps_grounded_pairs_from_a_teacher_that_only_writes_nonsense(tm
     for row in rejected:  # only a target whose one candidate answer is the whole sentence: no template can ask
         target = Span(row["doc_id"], row["target"]["start"], row["target"]["end"], row["target"]["text"])
         assert all(not can_template(target, a) for a in candidate_spans(target, 12))
+        [fmt] = [d for d in row["decisions"] if d["filter"] == "format"]
+        assert fmt["reason"].startswith("empty question (template none: every candidate answer leaves too few")
     text = {d.id: d.text for d in docs}
     for row in rows:
         assert row["meta"]["question_source"] == "template"
