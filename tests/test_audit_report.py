@@ -90,6 +90,8 @@ def test_report_renders_with_embedded_figures(tmp_path):
     write_report(result, tmp_path / "out" / "report.html")
     html = _check_report(tmp_path / "out" / "report.html", n_datasets=2)
     assert "Ignore all previous instructions" in html
+    names = [m.summary["name"] for m in result.measured]
+    assert f"<h1>robustqa audit: {names[0]} vs {names[1]}</h1>" in html  # a comparison is titled as one
     summary = json.loads((tmp_path / "out" / "audit.json").read_text(encoding="utf-8"))
     assert summary["schema"] == "robustqa.audit/1"
     assert summary == json.loads(json.dumps(result.summary))

@@ -74,10 +74,11 @@ def render(result: AuditResult, config: AuditConfig) -> str:
     corpus, measured = result.corpus, result.measured
     main = measured[0]
     names = [m.summary["name"] for m in measured]
+    title = _e(" vs ".join(names))  # a comparison names every dataset, not only the first
     parts = [
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>robustqa audit: {_e(names[0])}</title>"
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>robustqa audit: {title}</title>"
         f"<style>{CSS}</style></head><body>",
-        f"<h1>robustqa audit: {_e(names[0])}</h1>",
+        f"<h1>robustqa audit: {title}</h1>",
         _corpus_line(result.summary["corpus"]),
     ]
 
