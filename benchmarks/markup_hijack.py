@@ -67,7 +67,8 @@ from robustqa.errors import InputError
 from robustqa.io.jsonl import iter_jsonl
 from robustqa.io.loaders import load_documents
 from robustqa.lm.base import LM
-from robustqa.runner import generate_records, rejected_path
+from robustqa.run_files import rejected_path
+from robustqa.runner import generate_records
 from robustqa.strategy import Strategy
 from robustqa.types import Document
 

@@ -38,14 +38,14 @@ from typing import IO, TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
-from .budget import MAX_BUDGET, _allocate, allocate_budget, in_shard  # noqa: F401  (their import path)
+from .budget import MAX_BUDGET, _allocate, allocate_budget, in_shard
 from .doc_ids import unique_documents
 from .errors import ConfigError
 from .io.jsonl import JsonlWriter
 from .io.lock import OutputLock
 from .io.outputs import require_file_path
 from .lm.base import LM
-from .run_files import check_earlier_output, manifest_path, prepare_output, rejected_path  # noqa: F401  (paths)
+from .run_files import check_earlier_output, manifest_path, prepare_output, rejected_path
 from .strategy import Strategy
 from .teacher_logprobs import TeacherSettings, require_teacher, score_records
 from .types import Document, Span, SpanFlag, WorkItem, stable_hash

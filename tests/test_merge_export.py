@@ -16,7 +16,8 @@ from robustqa.io.jsonl import read_records
 from robustqa.lm.fake import FakeLM
 from robustqa.merge import merge_shards
 from robustqa.registry import get_strategy
-from robustqa.runner import generate_records, manifest_path, rejected_path
+from robustqa.run_files import manifest_path, rejected_path
+from robustqa.runner import generate_records
 
 FAST = ("--backend", "fake", "--no-cache", "--no-progress")
 

@@ -6,11 +6,13 @@ import json
 
 import pytest
 
+from robustqa.budget import allocate_budget
 from robustqa.errors import ConfigError
 from robustqa.io.jsonl import read_records
 from robustqa.lm.fake import FakeLM
 from robustqa.registry import get_strategy
-from robustqa.runner import allocate_budget, generate_records, rejected_path
+from robustqa.run_files import rejected_path
+from robustqa.runner import generate_records
 
 
 def _lm():

@@ -10,11 +10,11 @@ from robustqa.strategies.question_parsing import parse_question
 from robustqa.strategies.stratified import StratifiedSelector
 from robustqa.strategies.targeted_writer import TargetedQuestionWriter, mark_target
 
+from robustqa.budget import allocate_budget
 from robustqa.components import SpanFlag
 from robustqa.errors import ConfigError
 from robustqa.lm.fake import FakeLM
 from robustqa.registry import REGISTRY
-from robustqa.runner import allocate_budget
 from robustqa.strategy import ComposedStrategy
 from robustqa.types import Document
 

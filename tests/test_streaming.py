@@ -14,12 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from robustqa import runner
+from robustqa.budget import allocate_budget, in_shard
 from robustqa.errors import ConfigError, InputError
 from robustqa.io.jsonl import JsonlWriter, existing_ids
 from robustqa.io.loaders import DocumentSource, iter_documents, load_documents
 from robustqa.lm.fake import FakeLM
 from robustqa.registry import get_strategy
-from robustqa.runner import allocate_budget, generate_records, in_shard, manifest_path, rejected_path
+from robustqa.run_files import manifest_path, rejected_path
+from robustqa.runner import generate_records
 from robustqa.types import Document, Span, SpanFlag, WorkItem
 
 

@@ -319,7 +319,7 @@ def test_power_estimate_recovers_variance_components_and_the_detectable_effect()
 
 
 def test_select_kept_keeps_every_documents_share(tmp_path):
-    from robustqa.runner import rejected_path
+    from robustqa.run_files import rejected_path
 
     path = tmp_path / "a0.jsonl"
     rows = [{"doc_id": d, "meta": {"index": i}, "kept": True, "id": f"{d}{i}"} for d in "ab" for i in range(4)]

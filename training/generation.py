@@ -143,7 +143,7 @@ def generate_kept(
 
 
 def _empty_rejected_file(path: Path) -> Path | None:
-    from robustqa.runner import rejected_path
+    from robustqa.run_files import rejected_path
 
     rejected = rejected_path(path)
     return rejected if rejected.exists() and rejected.stat().st_size == 0 else None
@@ -152,7 +152,7 @@ def _empty_rejected_file(path: Path) -> Path | None:
 def select_kept(files: Sequence[str | Path], k: int, folder: str | Path = ".") -> list[dict[str, Any]]:
     """The first `k` kept records, each document keeping its planned share (see the module docstring). `files`
     are relative to `folder` (GenerationResult.files are names beside the run's prefix)."""
-    from robustqa.runner import rejected_path
+    from robustqa.run_files import rejected_path
 
     ranked = []
     for attempt, name in enumerate(files):

@@ -173,7 +173,7 @@ def _sources(sources: dict) -> str:
 def _rejected_note(path: Path) -> str:
     """Points at robustqa's side file of rejected pairs, which the audit does not read (their reasons are
     there)."""
-    from robustqa.runner import rejected_path
+    from robustqa.run_files import rejected_path
 
     side = rejected_path(path)
     if not side.is_file():

@@ -15,7 +15,8 @@ from robustqa.keyvalue import parse_pairs
 from robustqa.lm.factory import make_lm
 from robustqa.model_tokenizer import fill_model_tokenizer
 from robustqa.paths import response_cache_path
-from robustqa.runner import generate_records, manifest_path, rejected_path
+from robustqa.run_files import manifest_path, rejected_path
+from robustqa.runner import generate_records
 
 
 def generate(

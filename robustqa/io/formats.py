@@ -12,6 +12,7 @@ from robustqa.errors import InputError
 from robustqa.io.bounded import loads_json
 from robustqa.io.decoding import jsonl_lines
 from robustqa.io.html_text import html_to_text
+from robustqa.io.jsonl import json_object_line
 from robustqa.types import Document
 
 
@@ -29,12 +30,7 @@ def jsonl_documents(path: Path, file_id: str, gzipped: bool) -> Iterator[Documen
 
 def _jsonl_document(path: Path, file_id: str, lineno: int, line: str) -> Document:
     where = f"{path}:{lineno}"
-    try:
-        obj = loads_json(line)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(obj, dict):
-        raise InputError(f"{where}: expected an object with 'id' and 'text', got {type(obj).__name__}")
+    obj = json_object_line(line, where, "an object with 'id' and 'text'")
     key = "text" if "text" in obj else "context" if "context" in obj else None
     if key is None:
         raise InputError(f"{where}: missing 'text' field (keys: {', '.join(sorted(obj)) or 'none'})")

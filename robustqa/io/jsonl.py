@@ -56,12 +56,17 @@ def _decode_line(path: Path, lineno: int, raw: bytes) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}:{lineno}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    return json_object_line(text, f"{path}:{lineno}")
+
+
+def json_object_line(text: str, where: str, expected: str = "a JSON object") -> dict[str, Any]:
+    """One JSON line that must hold an object; InputError names `where` (file:line) and what is wrong."""
     try:
         obj = loads_json(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+        raise InputError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(obj, dict):
-        raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+        raise InputError(f"{where}: expected {expected}, got {type(obj).__name__}")
     return obj
 
 
