@@ -39,6 +39,7 @@ from robustqa.types import AnswerSpan, Document, Span, WorkItem, derive_seed
 
 from .answer_spans import candidate_spans, choose_answer
 from .question_checks import QuestionChecks, contains_answer
+from .question_fidelity import closeness, fidelity_failure
 from .question_parsing import parse_question
 from .question_templates import BLANK, blanked_sentence, can_template, template_question
 
@@ -105,6 +106,13 @@ class AnswerAwareQuestionWriter(QuestionWriter):
     min_overlap, duplicate_jaccard, min_words, max_words: the question checks.
     prompt_style: "cloze" (the sentence with its answer blanked, and the blank's kind) or "answer" (the sentence
         and the answer).
+    samples: questions drawn per attempt: the greedy one and `samples - 1` sampled ones (one more request on the
+        same prompt). Each is checked; the one closest to the blank that passes goes to the round trip first, the
+        next on failure. A weak teacher's greedy question often fails where one of a few samples does not
+        (overgenerate and filter, as PAQ does).
+    fidelity: the checks that a question is about its planned span (`question_fidelity`: no words the sentence
+        lacks, keeps a word next to the blank, no phrase said twice); context_window: the words next to the
+        blank that count.
     examples: worked (sentence, answer, question[, kind]) examples shown before the target.
     """
 
@@ -127,6 +135,9 @@ class AnswerAwareQuestionWriter(QuestionWriter):
         min_words: int = 4,
         max_words: int = 40,
         prompt_style: str = "cloze",
+        samples: int = 1,
+        fidelity: bool = False,
+        context_window: int = 2,
         examples: Sequence[Sequence[str]] = EXAMPLES,
         system_prompt: str | None = None,
         user_prompt: str | None = None,
@@ -147,6 +158,9 @@ class AnswerAwareQuestionWriter(QuestionWriter):
         self.min_words = min_words
         self.max_words = max_words
         self.prompt_style = prompt_style
+        self.samples = samples
+        self.fidelity = fidelity
+        self.context_window = context_window
         self.examples = examples
         cloze = prompt_style == "cloze"
         self.system_prompt = system_prompt or (CLOZE_SYSTEM_PROMPT if cloze else SYSTEM_PROMPT)
@@ -158,6 +172,10 @@ class AnswerAwareQuestionWriter(QuestionWriter):
             raise ConfigError(f"answer_aware attempts must be >= 1, got {self.attempts}")
         if self.prompt_style not in PROMPT_STYLES:
             raise ConfigError(f"answer_aware prompt_style must be cloze or answer, got {self.prompt_style!r}")
+        if self.samples < 1:
+            raise ConfigError(f"answer_aware samples must be >= 1, got {self.samples}")
+        if self.context_window < 1:
+            raise ConfigError(f"answer_aware context_window must be >= 1, got {self.context_window}")
         if self.round_trip not in ("auto", "require", "off"):
             raise ConfigError(f"answer_aware round_trip must be auto, require or off, got {self.round_trip!r}")
 
@@ -197,37 +215,49 @@ class AnswerAwareQuestionWriter(QuestionWriter):
                     if all(nxt != t["planned"] for t in tries[i]):
                         current[i] = (nxt, candidates)
                         greedy[k] = True
-            raws = self._ask([items[i] for i in pending], [current[i] for i in pending], attempt, lm, greedy)
-            passed = []
-            for i, raw in zip(pending, raws, strict=True):
+            drawn = self._ask([items[i] for i in pending], [current[i] for i in pending], attempt, lm, greedy)
+            # Every drawn question is checked; those that pass wait, best first, for the round trip.
+            waiting: dict[int, list[dict]] = {}
+            for i, raws in zip(pending, drawn, strict=True):
                 item, (planned, _) = items[i], current[i]
                 assert item.target is not None
-                question = parse_question(raw, self.min_words, self.max_words, about=item.target.text)
                 earlier = accepted_by_doc.get(item.doc_id, [])
-                # With scoring, a question that says its planned answer may still ask for another span.
-                answer = "" if scoring else planned.text
-                failure = checks.failure(question, answer, item.target.text, contexts[i], earlier)
-                if failure is None and BLANK in question:  # the cloze's blank copied: the question asks nothing
-                    failure = "copies the blank of the cloze prompt"
-                tries[i].append({"raw": raw, "question": question, "planned": planned, "failure": failure})
-                if failure is None:
-                    passed.append(i)
-            answers: dict[int, AnswerSpan] = {i: current[i][0] for i in passed}
-            if scoring and passed:
-                trips = self._round_trip([items[i] for i in passed], [current[i] for i in passed],
-                                         [tries[i][-1]["question"] for i in passed], lm)  # fmt: skip
-                for i, trip in zip(passed, trips, strict=True):
-                    tries[i][-1]["round_trip"] = trip.ranking
-                    tries[i][-1]["round_trip_prompt"] = self.score_prompt
+                seen: set[str] = set()
+                for sample, raw in enumerate(raws):
+                    question = parse_question(raw, self.min_words, self.max_words, about=item.target.text)
+                    failure = self._failure(checks, question, planned, item, contexts[i], earlier, scoring)
+                    if failure is None and question in seen:
+                        failure = "the same question as an earlier sample"
+                    seen.add(question)
+                    entry = {"raw": raw, "question": question, "planned": planned, "failure": failure}
+                    if len(raws) > 1:
+                        entry["sample"] = sample
+                    tries[i].append(entry)
+                    if failure is None:
+                        waiting.setdefault(i, []).append(entry)
+            for i, entries in waiting.items():  # closest to the blank first; ties keep the greedy draw first
+                entries.sort(key=lambda e, i=i: -closeness(e["question"], items[i].target, current[i][0]))
+            answers: dict[int, AnswerSpan] = {}
+            chosen_entry: dict[int, dict] = {}
+            if not scoring:
+                for i, entries in waiting.items():
+                    answers[i], chosen_entry[i] = current[i][0], entries[0]
+            while scoring and waiting:
+                batch = [(i, entries.pop(0)) for i, entries in waiting.items()]
+                trips = self._round_trip([items[i] for i, _ in batch], [current[i] for i, _ in batch],
+                                         [e["question"] for _, e in batch], lm)  # fmt: skip
+                for (i, entry), trip in zip(batch, trips, strict=True):
+                    entry["round_trip"] = trip.ranking
+                    entry["round_trip_prompt"] = self.score_prompt
                     chosen, failure = trip.verdict(self.retarget_margin, self.min_lead)
-                    tries[i][-1]["failure"] = failure
+                    entry["failure"] = failure
                     if chosen is not None:
-                        answers[i] = chosen
+                        answers[i], chosen_entry[i] = chosen, entry
                         if chosen != current[i][0]:
-                            tries[i][-1]["retargeted"] = chosen.to_dict()
-                passed = [i for i in passed if tries[i][-1]["failure"] is None]
-            for i in passed:
-                question = tries[i][-1]["question"]
+                            entry["retargeted"] = chosen.to_dict()
+                waiting = {i: e for i, e in waiting.items() if e and i not in chosen_entry}
+            for i, entry in chosen_entry.items():
+                question = entry["question"]
                 accepted_by_doc.setdefault(items[i].doc_id, []).append(question)
                 round_trip = "measured" if scoring else "not measured"
                 meta = {"question_attempts": _as_dicts(tries[i]), "round_trip": round_trip}
@@ -266,8 +296,20 @@ class AnswerAwareQuestionWriter(QuestionWriter):
         pick = round_no * self.attempts + attempt if self.replan else round_no
         return choose_answer(candidates, item.target.text, target_seed, pick)
 
-    def _ask(self, items: Sequence[WorkItem], plans, attempt: int, lm: LM, greedy: Sequence[bool]) -> list[str]:
-        """One request per item, greedy where `greedy` says, else sampled with a seed derived from the attempt."""
+    def _failure(self, checks, question, planned, item, context, earlier, scoring) -> str | None:
+        """Why a drawn question cannot be used for its planned span (None when it passes)."""
+        assert item.target is not None
+        # With scoring, a question that says its planned answer may still ask for another span (the round trip).
+        failure = checks.failure(question, "" if scoring else planned.text, item.target.text, context, earlier)
+        if failure is None and BLANK in question:  # the cloze's blank copied: the question asks nothing
+            failure = "copies the blank of the cloze prompt"
+        if failure is None and self.fidelity:
+            failure = fidelity_failure(question, item.target, planned, self.context_window)
+        return failure
+
+    def _ask(self, items: Sequence[WorkItem], plans, attempt: int, lm: LM, greedy: Sequence[bool]) -> list[list[str]]:
+        """Per item, the questions drawn: one greedy where `greedy` says (else sampled with a seed derived from
+        the attempt), then `samples - 1` sampled ones from one request on the same prompt."""
         shots = []
         for example in self.examples:
             sentence, answer, question = example[:3]
@@ -277,8 +319,8 @@ class AnswerAwareQuestionWriter(QuestionWriter):
             shown = self._prompt(target, AnswerSpan(start, start + len(answer), answer, kind))
             shots.append({"role": "user", "content": shown})
             shots.append({"role": "assistant", "content": question})
-        requests = []
-        for item, (planned, _), is_greedy in zip(items, plans, greedy, strict=True):
+        requests, owners = [], []
+        for k, (item, (planned, _), is_greedy) in enumerate(zip(items, plans, greedy, strict=True)):
             assert item.target is not None
             messages = [
                 {"role": "system", "content": self.system_prompt},
@@ -288,7 +330,16 @@ class AnswerAwareQuestionWriter(QuestionWriter):
             temperature = self.temperature if is_greedy else self.retry_temperature
             seed = item.seed if attempt == 0 else derive_seed(item.seed, "question", attempt)
             requests.append(ChatRequest.of(messages, temperature=temperature, max_tokens=self.max_tokens, seed=seed))
-        return [c.texts[0] for c in lm.generate(requests)]
+            owners.append(k)
+            if self.samples > 1:
+                extra = {"temperature": self.retry_temperature, "max_tokens": self.max_tokens, "n": self.samples - 1}
+                seed = derive_seed(item.seed, "question samples", attempt)
+                requests.append(ChatRequest.of(messages, seed=seed, **extra))
+                owners.append(k)
+        drawn: list[list[str]] = [[] for _ in items]
+        for k, completion in zip(owners, lm.generate(requests), strict=True):
+            drawn[k].extend(completion.texts)
+        return drawn
 
     def _prompt(self, target: Span, answer: AnswerSpan) -> str:
         if self.prompt_style == "cloze":

@@ -35,6 +35,9 @@ _DATE = re.compile(
     rf"\b(?:(?:{_MONTHS})\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{3,4}})?|\d{{1,2}}\s+(?:{_MONTHS})(?:\s+\d{{3,4}})?"
     rf"|(?:{_MONTHS})\s+\d{{3,4}})\b"
 )
+# A month named alone ("In November, Luther wrote ...") is a date too ("May" alone is mostly the verb).
+_LONE_MONTH = re.compile(r"\b(?:January|February|March|April|June|July|August|September|October|November|December)\b")
+_POSSESSIVE = re.compile(r"['’]s$")
 _NUMBER = re.compile(
     r"(?<![\w.:])[$£€]?\d[\d,]*(?:[.:]\d+)?(?:[–-]\d[\d,]*(?:[.:]\d+)?)?"
     r"(?:\s?(?:%|percent|per cent|million|billion|trillion|thousand|hundred))?(?![\w])"
@@ -61,13 +64,18 @@ def candidate_spans(target: Span, limit: int = 8) -> list[AnswerSpan]:
 
     for m in _DATE.finditer(text):
         add(m.start(), m.end(), "date")
+    for m in _LONE_MONTH.finditer(text):
+        if not any(s <= m.start() and m.end() <= e for (s, e), a in found.items() if a.kind == "date"):
+            add(m.start(), m.end(), "date")
     for m in _NUMBER.finditer(text):
         if not any(s <= m.start() and m.end() <= e for (s, e), a in found.items() if a.kind == "date"):
             add(m.start(), m.end(), "number")
     dates = [(a.start - target.start, a.end - target.start) for a in found.values() if a.kind == "date"]
     for start, end in _name_runs(text):
         if not any(s < end and start < e for s, e in dates):  # "February" of a date is not a name
-            add(start, end, "name")
+            # "Manning's problems": the name is "Manning"; the cloze then reads "____'s problems".
+            possessive = _POSSESSIVE.search(text[start:end])
+            add(start, end - (2 if possessive else 0), "name")
     for start, end in _content_runs(text):
         add(start, end, "phrase")
     for start, end in _clauses(text):

@@ -301,11 +301,12 @@ def _writer_ranking(cand: Candidate, prompt: str) -> list[dict] | None:
     """The answer-aware writer's round-trip ranking for the accepted question, when it scored with the same
     prompt (None without one)."""
     tries = cand.meta.get("question_attempts") or []
-    if cand.question_source != "model" or not tries or tries[-1].get("question") != cand.question:
+    if cand.question_source != "model":
         return None
-    if tries[-1].get("round_trip_prompt") != prompt:
+    accepted = [t for t in tries if t.get("question") == cand.question and t.get("failure") is None]
+    if not accepted or accepted[-1].get("round_trip_prompt") != prompt:
         return None
-    return tries[-1].get("round_trip")
+    return accepted[-1].get("round_trip")
 
 
 def _same(row: Mapping, span: AnswerSpan) -> bool:

@@ -74,6 +74,8 @@ def make_robust(
     question_writer: str = "answer_aware",
     question_attempts: int = 2,
     question_prompt: str = "cloze",
+    question_samples: int = 1,
+    question_fidelity: bool = False,
     templates: bool = True,
     question_temperature: float = 0.3,
     consistency_k: int = 1,
@@ -101,6 +103,9 @@ def make_robust(
         fallback after `question_attempts`) or "targeted" (a question on the marked target sentence).
     question_prompt: what the answer-aware writer shows the teacher: "cloze" (the sentence with the answer
         blanked) or "answer" (the sentence and the answer).
+    question_samples: questions the teacher draws per attempt (the greedy one and sampled ones), each checked,
+        the closest passing one round-tripped first.
+    question_fidelity: the checks that a model question is about its planned span (`question_fidelity`).
     consistency_k: samples per answer (1 answers greedily); their agreement decides abstractive answers and
         snapped spans alike.
     round_trip: the verifier re-answers from the target (one more request per pair); default on only in
@@ -144,6 +149,8 @@ def make_robust(
             retarget_margin=retarget_margin,
             min_lead=min_lead,
             prompt_style=question_prompt,
+            samples=question_samples,
+            fidelity=question_fidelity,
         )
     else:
         writer = TargetedQuestionWriter(temperature=question_temperature)

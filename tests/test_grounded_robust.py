@@ -199,8 +199,9 @@ def test_answer_aware_writer_retries_then_falls_back_to_a_template_and_records_w
 
 
 def test_round_trip_retargets_a_question_that_clearly_asks_for_another_span_and_rejects_an_unclear_one():
-    # "Who opened ...?" points at Queen Victoria, not at the planned 1859.
-    writer = AnswerAwareQuestionWriter(attempts=1, max_candidates=6, retarget_margin=2.0)
+    # "Who opened ...?" points at Queen Victoria, not at the planned 1859. (The fidelity checks are off: this is
+    # about the round trip.)
+    writer = AnswerAwareQuestionWriter(attempts=1, max_candidates=6, retarget_margin=2.0, fidelity=False)
     item = _planned(writer, "1859")
     question = "Who opened the Tamar bridge in the year of its opening?"
     clear = FakeLM(default=question, scorer=_prefers("Victoria"))
@@ -281,7 +282,7 @@ def test_a_question_that_copies_the_blank_of_the_cloze_is_rejected():
 def test_sentence_openers_are_not_names_and_clock_times_are_whole_numbers():
     text = "Despite Manning's problems, Then Anderson scored with 3:08 left. Initially Rome was small."
     spans = {(a.text, a.kind) for a in candidate_spans(Span("d", 0, len(text), text))}
-    assert ("Manning's", "name") in spans and not any(k == "name" and t.startswith("Despite") for t, k in spans)
+    assert ("Manning", "name") in spans and not any(k == "name" and t.startswith("Despite") for t, k in spans)
     assert ("3:08", "number") in spans and ("08", "number") not in spans
 
 
