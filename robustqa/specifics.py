@@ -19,6 +19,7 @@ _SENTENCE_END = re.compile(r"[.!?:;\n]\s*[\"'“‘(\[]*\s*$")
 _STOP_CAPS = {"I", "I'm", "I've", "I'd", "I'll", "OK"}
 _POSSESSIVE = re.compile(r"['’]s$")
 _TOKEN = re.compile(r"[^\W_]+")
+_NON_TOKEN = re.compile(r"[\W_]")
 
 
 def specifics(text: str) -> list[str]:
@@ -47,6 +48,19 @@ def invented(words: list[str], available: set[str]) -> list[str]:
 def tokens(text: str) -> list[str]:
     """Lower-cased runs of letters and digits: punctuation and case never decide whether a name occurs."""
     return _TOKEN.findall(text.lower())
+
+
+def tokens_present(text: str, wanted: set[str], chunk_chars: int = 1 << 20) -> set[str]:
+    """The tokens of `wanted` that occur in `text` (as `tokens` finds them), read about `chunk_chars` at a time:
+    memory stays bounded by the chunk, not by the text's token list (38M strings for a 200 MB document)."""
+    found: set[str] = set()
+    start = 0
+    while start < len(text) and len(found) < len(wanted):
+        cut = _NON_TOKEN.search(text, min(len(text), start + chunk_chars))  # a cut there splits no token
+        end = cut.start() + 1 if cut else len(text)
+        found.update(wanted.intersection(_TOKEN.findall(text[start:end].lower())))
+        start = end
+    return found
 
 
 def _starts_sentence(text: str, start: int) -> bool:

@@ -179,6 +179,19 @@ def stable_hash(*parts: Any, length: int = 16) -> str:
     return h.hexdigest()[:length]
 
 
+def stripped_text_hash(text: str, length: int = 16, chunk_chars: int = 1 << 20) -> str:
+    """`stable_hash(text.strip())`, hashed a chunk at a time: no copy of a large text (200 MB) is made."""
+    start, end = 0, len(text)
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    h = hashlib.sha256()
+    for a in range(start, end, chunk_chars):
+        h.update(text[a : min(end, a + chunk_chars)].encode("utf-8", "surrogatepass"))
+    return h.hexdigest()[:length]
+
+
 def derive_seed(*parts: Any) -> int:
     """A per-item seed derived from the run seed and the item's identity: no global random state."""
     return int(stable_hash(*parts, length=8), 16)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from robustqa.specifics import missing_specifics, specifics
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from robustqa.specifics import missing_specifics, specifics, tokens, tokens_present
+from robustqa.types import stable_hash, stripped_text_hash
 
 
 def test_numbers_and_names_inside_sentences_are_specifics():
@@ -25,3 +29,19 @@ def test_missing_specifics_ignore_case_and_punctuation():
     assert missing_specifics("The norse-gaels came with ROLLO in 911.", context) == []
     assert missing_specifics("They came with Rollo in 912 from Iceland.", context) == ["912", "Iceland"]
     assert missing_specifics("a tie, 20–18", "They won 23–16.") == ["20", "18"]
+
+
+_TEXT = st.text(alphabet=st.sampled_from(list("ab AB1_-.\n\tİé")), max_size=80)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=_TEXT, wanted=st.sets(st.sampled_from(["a", "ab", "b", "1", "ba", "i", "é", "x"])), chunk=st.integers(1, 9))
+def test_tokens_present_in_chunks_equals_the_whole_text_scan(text, wanted, chunk):
+    # A chunked scan never cuts a token in two, so it finds what one scan of the whole text finds.
+    assert tokens_present(text, set(wanted), chunk_chars=chunk) == set(wanted) & set(tokens(text))
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(list("ab \n\t\u00a0\u2003é")), max_size=40), chunk=st.integers(1, 7))
+def test_the_chunked_text_hash_is_the_hash_of_the_stripped_text(text, chunk):
+    assert stripped_text_hash(text, chunk_chars=chunk) == stable_hash(text.strip())

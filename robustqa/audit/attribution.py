@@ -8,7 +8,7 @@ over all rows.
 3. Other rows: the sentence of their document with the highest TF-IDF cosine to the query, searched first in
    the row's context window when it has one (robustqa records: the text the question was written from); below
    `min_score` the row is unattributable (counted, with its best score kept).
-Step 3 is a single sparse product over (document, term) keyed columns, so no row is compared with another
+Step 3 is a single sparse product over (term, document) keyed columns, so no row is compared with another
 document's sentences.
 """
 
@@ -171,7 +171,7 @@ def _retrieve_sentences(
     """Per row: the best sentence (or -1 when no word is shared), its cosine, and whether it lies in the row's
     window [lo, hi) of sentences. A row with a window takes its best sentence there when any shares a word.
 
-    Terms are keyed by (document, term), so one sparse product only ever pairs a row with its own document's
+    Terms are keyed by (term, document), so one sparse product only ever pairs a row with its own document's
     sentences: no work is spent on other documents' sentences that share common words.
     """
     n = len(doc)
@@ -180,7 +180,7 @@ def _retrieve_sentences(
     in_window = np.zeros(n, dtype=bool)
     keys, sentences_by_key = corpus.doc_term_index()
     row_of_entry = np.repeat(np.arange(n), np.diff(query.indptr))
-    wanted = doc[row_of_entry] * corpus.n_terms + query.indices
+    wanted = query.indices.astype(np.int64) * len(corpus.documents) + doc[row_of_entry]
     col = np.searchsorted(keys, wanted)
     found = col < len(keys)
     found[found] = keys[col[found]] == wanted[found]  # terms of the row's document only

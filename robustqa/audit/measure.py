@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from itertools import groupby
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..specifics import invented
+from ..specifics import invented, tokens_present
 from ..specifics import tokens as specific_tokens
 from . import metrics as M
 from .attribution import METHODS, STATUS, Attribution
@@ -167,23 +168,22 @@ def _invented_specifics(data, att: Attribution, corpus: CorpusIndex, attributed:
     per row, whether its answer has one."""
     flags = np.zeros(data.n, dtype=bool)
     rows = np.flatnonzero(attributed & (att.doc >= 0))
-    rows = rows[np.argsort(att.doc[rows], kind="stable")]  # one document's vocabulary in memory at a time
+    rows = rows[np.argsort(att.doc[rows], kind="stable")]
     with_specifics = with_invented = 0
     examples: list[dict] = []
-    vocabulary: tuple[int, set[str]] = (-1, set())
-    for i in rows:
-        words = data.answer_specifics[i]
-        if not words:
-            continue
-        with_specifics += 1
-        d = int(att.doc[i])
-        if vocabulary[0] != d:
-            vocabulary = (d, set(specific_tokens(corpus.documents[d].text)))
-        missing = invented(list(words), vocabulary[1])
-        if missing:
-            with_invented += 1
-            flags[i] = True
-            examples.append({"line": int(data.lines[i]), "question": data.questions[i], "invented": missing[:5]})
+    asking = [i for i in rows if data.answer_specifics[i]]
+    # One document at a time: which of the tokens its answers name occur in it (a bounded scan of its text).
+    for d, group in groupby(asking, key=lambda i: int(att.doc[i])):
+        group = list(group)
+        wanted = {t for i in group for word in data.answer_specifics[i] for t in specific_tokens(word)}
+        present = tokens_present(corpus.documents[d].text, wanted)
+        for i in group:
+            with_specifics += 1
+            missing = invented(list(data.answer_specifics[i]), present)
+            if missing:
+                with_invented += 1
+                flags[i] = True
+                examples.append({"line": int(data.lines[i]), "question": data.questions[i], "invented": missing[:5]})
     examples.sort(key=lambda e: e["line"])
     summary = {
         "checked": len(rows),
