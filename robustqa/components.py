@@ -28,6 +28,18 @@ class WrittenQuestion:
     source: str = "model"
     planned: AnswerSpan | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    # The writer's raw output when the question was parsed out of it (recorded as `meta.question_raw`).
+    raw: str | None = None
+
+
+@dataclass
+class Answers:
+    """An answerer's output for one item: its samples (the first is the answer) and the prompt they were
+    answered with (`{"system": ..., "chat_template_kwargs": ...}`), which the record carries as
+    `meta.answer_prompt` so teacher logprobs and exports read data, not code."""
+
+    samples: list[str]
+    prompt: dict[str, Any] | None = None
 
 
 @dataclass
@@ -46,6 +58,8 @@ class Candidate:
     planned: AnswerSpan | None = None
     answer_source: str = "abstractive"
     answer_span: AnswerSpan | None = None
+    question_raw: str | None = None
+    answer_prompt: dict[str, Any] | None = None
 
     @property
     def kept(self) -> bool:
@@ -101,13 +115,26 @@ class QuestionWriter(Component):
     def write(
         self, items: Sequence[WorkItem], contexts: Sequence[str], docs: Mapping[str, Document], lm: LM
     ) -> list[str]:
-        raise NotImplementedError
+        if type(self).write_questions is QuestionWriter.write_questions:
+            raise NotImplementedError
+        return [q.text for q in self.write_questions(items, contexts, docs, lm)]
 
 
 class Answerer(Component):
-    """Answers each question from its context. Returns the samples per item; the first is the answer."""
+    """Answers each question from its context. `answer` returns the samples per item (the first is the answer);
+    answerers that record the prompt they answered with override `answer_questions`."""
 
     name = "answerer"
+
+    def answer_questions(
+        self,
+        items: Sequence[WorkItem],
+        questions: Sequence[str],
+        contexts: Sequence[str],
+        docs: Mapping[str, Document],
+        lm: LM,
+    ) -> list[Answers]:
+        return [Answers(list(s)) for s in self.answer(items, questions, contexts, docs, lm)]
 
     def answer(
         self,
@@ -117,7 +144,9 @@ class Answerer(Component):
         docs: Mapping[str, Document],
         lm: LM,
     ) -> list[list[str]]:
-        raise NotImplementedError
+        if type(self).answer_questions is Answerer.answer_questions:
+            raise NotImplementedError
+        return [a.samples for a in self.answer_questions(items, questions, contexts, docs, lm)]
 
 
 class QAFilter(Component):

@@ -21,7 +21,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from .components import Answerer, Candidate, Component, QAFilter, QuestionWriter, Selector, SpanFilter, SpanFlag
+from .components import (
+    Answerer,
+    Answers,
+    Candidate,
+    Component,
+    QAFilter,
+    QuestionWriter,
+    Selector,
+    SpanFilter,
+    SpanFlag,
+)
 from .context import masked_ranges, render_context
 from .errors import ConfigError
 from .lm.base import LM
@@ -140,19 +150,20 @@ class ComposedStrategy(Strategy):
         questions = [q.text.strip() for q in written]
         # 3. Answers (k samples per item come back from one request; the first is the answer).
         has_question = [i for i, q in enumerate(questions) if q]
-        samples_by_index: dict[int, list[str]] = {}
+        answered: dict[int, Answers] = {}
         if has_question:
-            sampled = self.answerer.answer(
+            answers = self.answerer.answer_questions(
                 [items[i] for i in has_question],
                 [questions[i] for i in has_question],
                 [contexts[i] for i in has_question],
                 docs,
                 lm,
             )
-            samples_by_index = dict(zip(has_question, sampled))
+            answered = dict(zip(has_question, answers, strict=True))
         candidates = []
         for i, item in enumerate(items):
-            samples = [s.strip() for s in samples_by_index.get(i, [])]
+            got = answered.get(i)
+            samples = [s.strip() for s in got.samples] if got is not None else []
             cand = Candidate(
                 item,
                 contexts[i],
@@ -162,6 +173,8 @@ class ComposedStrategy(Strategy):
                 meta=dict(written[i].meta),
                 question_source=written[i].source,
                 planned=written[i].planned,
+                question_raw=written[i].raw,
+                answer_prompt=got.prompt if got is not None else None,
             )
             cand.decisions.extend(m.decision() for m in item.masked)
             cand.decisions.append(_format_decision(cand))
@@ -178,6 +191,10 @@ class ComposedStrategy(Strategy):
     def _record(self, cand: Candidate, lm: LM) -> QARecord:
         item = cand.item
         meta = dict(item.meta)
+        if cand.question_raw is not None:
+            meta["question_raw"] = cand.question_raw
+        if cand.answer_prompt is not None:  # teacher logprobs and the exports read it
+            meta["answer_prompt"] = cand.answer_prompt
         meta.update(cand.meta)
         meta["item_seed"] = item.seed
         meta["index"] = item.index

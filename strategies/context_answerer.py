@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from robustqa.components import Answerer
+from robustqa.components import Answerer, Answers
 from robustqa.errors import ConfigError
 from robustqa.lm.base import LM, ChatRequest
 from robustqa.types import Document, WorkItem
@@ -38,18 +38,15 @@ class ContextAnswerer(Answerer):
         if self.samples > 1 and self.temperature <= 0:
             raise ConfigError("answerer samples > 1 needs temperature > 0 (greedy samples are all the same)")
 
-    def answer(
+    def answer_questions(
         self,
         items: Sequence[WorkItem],
         questions: Sequence[str],
         contexts: Sequence[str],
         docs: Mapping[str, Document],
         lm: LM,
-    ) -> list[list[str]]:
+    ) -> list[Answers]:
         systems = [self.system_prompt.format(context=ctx) for ctx in contexts]
-        for item, system in zip(items, systems):
-            # The record carries the prompt it was answered with (teacher logprobs and exports read it).
-            item.meta["answer_prompt"] = {"system": system}
         requests = [
             ChatRequest.of(
                 [
@@ -63,4 +60,5 @@ class ContextAnswerer(Answerer):
             )
             for item, q, system in zip(items, questions, systems)
         ]
-        return [c.texts for c in lm.generate(requests)]
+        # The record carries the prompt it was answered with (teacher logprobs and exports read it).
+        return [Answers(c.texts, {"system": system}) for c, system in zip(lm.generate(requests), systems, strict=True)]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from robustqa.components import Answerer
+from robustqa.components import Answerer, Answers
 from robustqa.lm.base import LM, ChatRequest
 from robustqa.strategy import Strategy
 from robustqa.types import Decision, Document, QARecord, WorkItem
@@ -171,19 +171,19 @@ class NaiveAnswerer(Answerer):
         self.system_prompt_template = system_prompt_template
         self.thinking_control = thinking_control
 
-    def answer(
+    def answer_questions(
         self,
         items: Sequence[WorkItem],
         questions: Sequence[str],
         contexts: Sequence[str],
         docs: Mapping[str, Document],
         lm: LM,
-    ) -> list[list[str]]:
-        requests = []
+    ) -> list[Answers]:
+        requests, prompts = [], []
         for item, question, context in zip(items, questions, contexts, strict=True):
             system = self.system_prompt_template.format(subcorpus=context)
             kwargs = (("enable_thinking", bool(item.meta.get("enable_thinking"))),) if self.thinking_control else ()
-            item.meta["answer_prompt"] = {"system": system, "chat_template_kwargs": dict(kwargs)}
+            prompts.append({"system": system, "chat_template_kwargs": dict(kwargs)})
             requests.append(
                 ChatRequest.of(
                     [{"role": "system", "content": system}, {"role": "user", "content": question}],
@@ -193,7 +193,7 @@ class NaiveAnswerer(Answerer):
                     chat_template_kwargs=kwargs,
                 )
             )
-        return [c.texts for c in lm.generate(requests)]
+        return [Answers(c.texts, p) for c, p in zip(lm.generate(requests), prompts, strict=True)]
 
 
 def _format_decision(question: str, answer: str) -> Decision:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from robustqa.components import QuestionWriter
+from robustqa.components import QuestionWriter, WrittenQuestion
 from robustqa.context import render_context
 from robustqa.lm.base import LM, ChatRequest
 from robustqa.types import Document, WorkItem
@@ -54,9 +54,9 @@ class TargetedQuestionWriter(QuestionWriter):
         self.min_words = min_words
         self.max_words = max_words
 
-    def write(
+    def write_questions(
         self, items: Sequence[WorkItem], contexts: Sequence[str], docs: Mapping[str, Document], lm: LM
-    ) -> list[str]:
+    ) -> list[WrittenQuestion]:
         requests = [
             ChatRequest.of(
                 [
@@ -77,9 +77,7 @@ class TargetedQuestionWriter(QuestionWriter):
             raw = completion.texts[0]
             about = item.target.text if item.target is not None else ""
             question = parse_question(raw, self.min_words, self.max_words, about=about)
-            if question != raw.strip():
-                item.meta["question_raw"] = raw
-            questions.append(question)
+            questions.append(WrittenQuestion(question, raw=raw if question != raw.strip() else None))
         return questions
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 
 import pytest
@@ -158,6 +159,20 @@ def test_run_returns_one_record_per_item_with_provenance(name, real_docs):
             assert docs[row["doc_id"]].text[span["start"] : span["end"]] == span["text"] == row["answer"]
         if not row["kept"]:
             assert any(not d["kept"] and d["reason"] for d in row["decisions"])
+
+
+@pytest.mark.parametrize("name", STRATEGY_NAMES)
+def test_run_leaves_the_items_it_was_given_unchanged(name, real_docs):
+    """Components return what they produce (questions, answers, the prompt answered with); they never write it
+    into the work item, so a retried or resumed item starts from what was planned."""
+    strategy = REGISTRY.make_strategy(name)
+    docs = {d.id: d for d in real_docs}
+    items = [it for d in real_docs for it in strategy.plan(d, 2, seed=0, fingerprint="fp")]
+    planned = copy.deepcopy(items)
+    records = strategy.run(items, docs, _fake_lm())
+    assert items == planned
+    # Every answered record says what its answering model saw.
+    assert all("system" in r.meta["answer_prompt"] for r in records if r.answer)
 
 
 @pytest.mark.parametrize("name", STRATEGY_NAMES)

@@ -74,6 +74,20 @@ class HFLM(LM):
         self._model_dir: Path | None = None
         self._lock = threading.RLock()  # one generate at a time: torch already uses every core
 
+    @classmethod
+    def from_loaded(cls, model: Any, tokenizer: Any, model_id: str, batch_size: int = 16) -> HFLM:
+        """A backend over a model and tokenizer already in memory (a student being evaluated after training):
+        the same generation and scoring as a model loaded from a directory."""
+        if tokenizer.chat_template is None:
+            raise ConfigError(f"hf backend: the tokenizer of {model_id} has no chat template")
+        max_positions = getattr(getattr(model, "config", None), "max_position_embeddings", None) or 2048
+        lm = cls(device=str(model.device), batch_size=batch_size, max_input_tokens=max_positions, model_id=model_id)
+        tokenizer.padding_side = "left"  # decoder-only batches must end where generation starts
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        lm._model, lm._tokenizer = model.eval(), tokenizer
+        return lm
+
     # -- loading ---------------------------------------------------------------------------------------------
     @property
     def model_dir(self) -> Path:
