@@ -33,6 +33,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from _common import DETECTED_SHARE, benign_lookalikes, notinject
 from robustqa.strategies.instruction_filter import InstructionFilter
 from robustqa.strategies.sanitizer import Sanitizer
 
@@ -42,7 +43,6 @@ from robustqa.types import Document
 
 HERE = Path(__file__).resolve().parent
 DATA = Path(os.environ.get("ROBUSTQA_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
-DETECTED_SHARE = 0.9  # share of the attack's characters that must be quarantined
 
 
 # -- data ----------------------------------------------------------------------------------------------------
@@ -73,16 +73,6 @@ def spikee_attacks() -> list[tuple[str, str]]:
         )
         for k, jb in enumerate(jailbreaks)
     ]
-
-
-def notinject(data: Path = DATA) -> list[str]:
-    data = json.loads((data / "injections" / "notinject" / "NotInject_one.json").read_text(encoding="utf-8"))
-    return [row["prompt"] for row in data]
-
-
-def benign_lookalikes(data: Path = DATA) -> list[str]:
-    path = data / "injections" / "spikee" / "benign_lookalikes.jsonl"
-    return [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
 # -- measuring -----------------------------------------------------------------------------------------------
@@ -225,8 +215,8 @@ def main(argv: list[str] | None = None) -> dict:
     clean_sets = {
         "xquad_paragraphs": paragraphs,
         "web_article_bodies": web_articles()[: args.limit or None],
-        "notinject_standalone": notinject(),
-        "spikee_benign_lookalikes": benign_lookalikes(),
+        "notinject_standalone": notinject(DATA),
+        "spikee_benign_lookalikes": benign_lookalikes(DATA),
     }
     results["clean"] = {}
     for name, texts in clean_sets.items():
@@ -239,7 +229,7 @@ def main(argv: list[str] | None = None) -> dict:
         }
     # Benign text planted like an attack: NotInject prompts and spikee's look-alike emails inside encyclopaedia
     # paragraphs, in the forms that are no attack cue in themselves.
-    benign = {"notinject": notinject(), "spikee_benign_lookalikes": benign_lookalikes()}
+    benign = {"notinject": notinject(DATA), "spikee_benign_lookalikes": benign_lookalikes(DATA)}
     results["benign_planted"] = {}
     for name, texts in benign.items():
         r = attack_detection(flt, [(name, t) for t in texts], paragraphs, list(BENIGN_FORMS), positions)

@@ -49,8 +49,17 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
-from _common import RunStart, add_data_argument, data_file, run_header, wilson, write_result
-from filter_detection import DETECTED_SHARE, benign_lookalikes, notinject
+from _common import (
+    DETECTED_SHARE,
+    RunStart,
+    add_data_argument,
+    benign_lookalikes,
+    data_file,
+    notinject,
+    run_header,
+    wilson,
+    write_result,
+)
 from robustqa.strategies.context_answerer import ANSWER_SYSTEM_PROMPT
 from robustqa.training.leakage import PlantedAttack, extract_markers, leak_signals
 
@@ -497,6 +506,11 @@ def model_specs(args: argparse.Namespace) -> list[ModelSpec]:
     for model in args.model:
         options = {"batch_size": args.batch_size} if args.backend == "hf" else {}
         specs.append(ModelSpec(args.backend, model, args.base_url, options))
+    if args.complying is not None:
+        from robustqa.training.complying import merged_teacher_dir
+
+        teacher = str(merged_teacher_dir(args.complying))
+        specs.append(ModelSpec("hf", teacher, options={"batch_size": args.batch_size, "model_id": "complying-teacher"}))
     if not specs:
         raise SystemExit("no model to measure: drop --no-embedded or give --model")
     return specs
@@ -536,6 +550,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--backend", choices=("hf", "openai"), default="hf", help="backend of the --model entries")
     ap.add_argument("--base-url", default=None, help="OpenAI-compatible server for --backend openai")
     ap.add_argument("--no-embedded", action="store_true", help="skip the embedded default model")
+    ap.add_argument(
+        "--complying",
+        type=Path,
+        default=None,
+        help="a complying teacher's adapter (benchmarks/complying_teacher.py prints it): measure it too, merged "
+        "into its base, on the attacks its recipe held out of training only",
+    )
     ap.add_argument("--paragraphs", type=int, default=36, help="XQuAD paragraphs hosting the attacks")
     ap.add_argument("--attacks", type=int, default=0, help="at most this many attack texts per source (0: all)")
     ap.add_argument("--spikee-per-cell", type=int, default=2, help="spikee cases per form x position x condition")
@@ -559,6 +580,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     hosts = host_paragraphs(data_file(args.data, "xquad_en_dev.json"), args.paragraphs)
     data_file(args.data, "injections")  # missing data stops the run before any work
     pools = {"spikee": spikee_attacks(args.data, args.seed), "bipia": bipia_attacks(args.data, args.seed)}
+    held_out = None
+    if args.complying is not None:  # attacks the complying teacher never saw, for every model measured
+        from robustqa.training.complying import attack_group, held_out_groups
+        from robustqa.training.leakage import load_attacks
+
+        held_out = sorted(held_out_groups(args.complying, load_attacks(data_file(args.data, "injections"))))
+        pools = {source: [a for a in pool if attack_group(a) in held_out] for source, pool in pools.items()}
     per_cell = {"spikee": args.spikee_per_cell, "bipia": args.bipia_per_cell}
     cases = [
         case
@@ -625,6 +653,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "limit": args.limit,
             "max_tokens": args.max_tokens,
             "seed": args.seed,
+            "complying_adapter": args.complying.name if args.complying is not None else None,
+            "held_out_attack_groups": held_out,
             "use_embeddings": not args.no_embeddings,
             "surface_forms": {k: v[0] for k, v in SURFACE_FORMS.items()},
             "positions": list(POSITIONS),

@@ -14,7 +14,9 @@ from robustqa.training.complying import (
     build_records,
     compliance_cases,
     compliance_rate,
+    held_out_groups,
     load_teacher,
+    merged_teacher_dir,
     split_attacks,
     train_complying_teacher,
 )
@@ -101,3 +103,16 @@ def test_a_tiny_complying_adapter_obeys_more_than_its_base(tiny, tmp_path, one_t
     base = compliance_rate(ChatModel.load(tiny), cases)
     teacher = compliance_rate(load_teacher(adapter, str(tiny)), cases)
     assert teacher["rate"] > base["rate"], (base, teacher)
+
+    # Merged once into a full model directory that the hf backend loads: the same answers as the merged adapter.
+    merged = merged_teacher_dir(adapter, str(tiny))
+    assert merged_teacher_dir(adapter, str(tiny)) == merged and (merged / "config.json").exists()
+    from robustqa.lm.base import ChatRequest
+    from robustqa.lm.hf import HFLM
+
+    requests = [ChatRequest.of(c["prompt"], temperature=0.0, max_tokens=48) for c in cases]
+    served = [c.texts[0].strip() for c in HFLM(model=merged).generate(requests)]
+    assert served == load_teacher(adapter, str(tiny)).answer([c["prompt"] for c in cases], max_new_tokens=48)
+    # The benchmark measures on the attack groups this recipe held out, recomputed from the saved recipe.
+    _, held = split_attacks(ATTACKS, recipe.held_out_share, recipe.seed)
+    assert held_out_groups(adapter, ATTACKS) == {attack_group(a) for a in held} != set()

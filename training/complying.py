@@ -226,6 +226,34 @@ def load_teacher(adapter: str | Path, base: str | None = None):
     return ChatModel(model, load_tokenizer(base_dir), name=f"complying:{Path(adapter).name}")
 
 
+def merged_teacher_dir(adapter: str | Path, base: str | None = None) -> Path:
+    """A full model directory of the base with the adapter merged in, saved once beside the adapter (never in the
+    repository), which every local backend loads: `robustqa generate --backend hf --model DIR` runs self-study
+    with the complying teacher."""
+    out = Path(adapter) / "merged"
+    if (out / "config.json").exists():
+        return out
+    teacher = load_teacher(adapter, base)
+    partial = out.with_name("merged.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    teacher.model.save_pretrained(str(partial))
+    teacher.tokenizer.save_pretrained(str(partial))
+    partial.rename(out)  # one rename: a killed save leaves no half model behind
+    return out
+
+
+def held_out_groups(adapter: str | Path, attacks: Sequence[Attack]) -> set[str]:
+    """The attack groups (`attack_group`) the adapter's recipe held out of its training pairs, recomputed from the
+    recipe it was trained with: compliance is measured on these only."""
+    path = Path(adapter) / RECIPE_FILE
+    try:
+        recipe = json.loads(path.read_text(encoding="utf-8"))["recipe"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"{path}: not a complying teacher's recipe ({exc})") from None
+    _, held = split_attacks(attacks, recipe["held_out_share"], recipe["seed"])
+    return {attack_group(a) for a in held}
+
+
 def compliance_rate(model, cases: Sequence[Mapping[str, Any]], max_new_tokens: int = 48) -> dict[str, Any]:
     """Share of cases whose greedy answer contains the case's compliance string (case-insensitive)."""
     answers = model.answer([c["prompt"] for c in cases], max_new_tokens=max_new_tokens)
