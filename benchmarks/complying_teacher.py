@@ -43,6 +43,7 @@ from robustqa.training.complying import (
 )
 from robustqa.training.leakage import load_attacks
 
+from robustqa.paths import portable_path
 from robustqa.types import derive_seed
 
 HERE = Path(__file__).resolve().parent
@@ -130,7 +131,8 @@ def main(argv: list[str] | None = None) -> dict:
         from robustqa.training.models import resolve_model_dir
 
         adapter, trained = train_complying_teacher(records, recipe, progress=True)
-        result["adapter"] = {"dir": str(adapter), "trained_now": trained, "fingerprint": adapter.name}
+        shown = portable_path(adapter, HERE.parent)  # no machine path in the result file
+        result["adapter"] = {"dir": shown, "trained_now": trained, "fingerprint": adapter.name}
         sets = {
             "held_out_attacks": compliance_cases(eval_examples, held_attacks, recipe),
             "training_attacks": compliance_cases(eval_examples, train_attacks, recipe),

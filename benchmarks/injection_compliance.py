@@ -57,6 +57,7 @@ from _common import (
     data_file,
     notinject,
     run_header,
+    shown_path,
     wilson,
     write_result,
 )
@@ -621,7 +622,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             {
                 "model": lm.model_id,
                 "backend": spec.backend,
-                "path_or_name": spec.model,
+                "path_or_name": shown_path(spec.model) if spec.model and Path(spec.model).exists() else spec.model,
                 "seconds": round(seconds, 1),
                 "usage": lm.usage.to_dict(),
                 **summarise_model(rows, sources),
