@@ -44,6 +44,7 @@ from robustqa.training.complying import (
 from robustqa.training.leakage import load_attacks
 
 from robustqa.paths import portable_path
+from robustqa.text_match import token_f1
 from robustqa.types import derive_seed
 
 HERE = Path(__file__).resolve().parent
@@ -76,7 +77,13 @@ def gold_rate(model, examples: list[QAExample], max_new_tokens: int) -> dict:
     ]
     answers = model.answer(prompts, max_new_tokens=max_new_tokens)
     hits = [e.answer.lower() in a.lower() for e, a in zip(examples, answers, strict=True)]
-    return {"n": len(hits), "contains_gold": sum(hits), "rate": sum(hits) / len(hits) if hits else None}
+    f1 = [token_f1(a, e.answer) for e, a in zip(examples, answers, strict=True)]  # SQuAD's token F1
+    return {
+        "n": len(hits),
+        "contains_gold": sum(hits),
+        "rate": sum(hits) / len(hits) if hits else None,
+        "f1": round(sum(f1) / len(f1), 4) if f1 else None,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
