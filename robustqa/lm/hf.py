@@ -78,14 +78,9 @@ class HFLM(LM):
     def from_loaded(cls, model: Any, tokenizer: Any, model_id: str, batch_size: int = 16) -> HFLM:
         """A backend over a model and tokenizer already in memory (a student being evaluated after training):
         the same generation and scoring as a model loaded from a directory."""
-        if tokenizer.chat_template is None:
-            raise ConfigError(f"hf backend: the tokenizer of {model_id} has no chat template")
         max_positions = getattr(getattr(model, "config", None), "max_position_embeddings", None) or 2048
         lm = cls(device=str(model.device), batch_size=batch_size, max_input_tokens=max_positions, model_id=model_id)
-        tokenizer.padding_side = "left"  # decoder-only batches must end where generation starts
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        lm._model, lm._tokenizer = model.eval(), tokenizer
+        lm._model, lm._tokenizer = model.eval(), _for_generation(tokenizer, f"of {model_id}")
         return lm
 
     # -- loading ---------------------------------------------------------------------------------------------
@@ -111,12 +106,7 @@ class HFLM(LM):
                 from transformers import AutoTokenizer
 
                 tok = AutoTokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
-                tok.padding_side = "left"  # decoder-only batches must end where generation starts
-                if tok.pad_token is None:
-                    tok.pad_token = tok.eos_token
-                if tok.chat_template is None:
-                    raise ConfigError(f"hf backend: the tokenizer in {self.model_dir} has no chat template")
-                self._tokenizer = tok
+                self._tokenizer = _for_generation(tok, f"in {self.model_dir}")
             return self._tokenizer
 
     def load(self) -> HFLM:
@@ -323,6 +313,16 @@ class HFLM(LM):
 
     def close(self) -> None:
         self._model = None
+
+
+def _for_generation(tok: Any, where: str) -> Any:
+    """The tokenizer set up for batched chat generation: left padding, a pad token, a chat template."""
+    if tok.chat_template is None:
+        raise ConfigError(f"hf backend: the tokenizer {where} has no chat template")
+    tok.padding_side = "left"  # decoder-only batches must end where generation starts
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
 
 
 def _cache_keyword(model: Any) -> str:
