@@ -36,6 +36,7 @@ from .context import masked_ranges, render_context
 from .errors import ConfigError
 from .lm.base import LM
 from .params import Configurable
+from .response import RESPONSES, answer_with_evidence
 from .types import Decision, Document, QARecord, WorkItem, derive_seed, span_dict
 
 
@@ -73,6 +74,7 @@ class ComposedStrategy(Strategy):
         filters: Sequence[QAFilter] = (),
         name: str = "composed",
         attempts: int = 1,
+        response: str = "answer",
     ) -> None:
         self.selector = selector
         self.question_writer = question_writer
@@ -81,6 +83,7 @@ class ComposedStrategy(Strategy):
         self.filters = filters
         self.name = name
         self.attempts = attempts
+        self.response = response
 
     def weight(self, doc: Document) -> float:
         return self.selector.weight(doc)
@@ -91,6 +94,8 @@ class ComposedStrategy(Strategy):
     def validate(self) -> None:
         if self.attempts < 1:
             raise ConfigError(f"attempts must be >= 1, got {self.attempts}")
+        if self.response not in RESPONSES:
+            raise ConfigError(f"response must be one of {', '.join(RESPONSES)}, got {self.response!r}")
         for component in self.components():
             component.validate()
 
@@ -138,7 +143,7 @@ class ComposedStrategy(Strategy):
             if self.attempts > 1:
                 cand.meta["attempt"] = len(history)
                 cand.meta["earlier_attempts"] = history
-            records.append(self._record(cand, lm))
+            records.append(self._record(cand, lm, docs))
         return records
 
     def _attempt(self, items: list[WorkItem], docs: Mapping[str, Document], lm: LM) -> list[Candidate]:
@@ -188,7 +193,7 @@ class ComposedStrategy(Strategy):
                 cand.decisions.append(decision)
         return candidates
 
-    def _record(self, cand: Candidate, lm: LM) -> QARecord:
+    def _record(self, cand: Candidate, lm: LM, docs: Mapping[str, Document]) -> QARecord:
         item = cand.item
         meta = dict(item.meta)
         if cand.question_raw is not None:
@@ -204,6 +209,9 @@ class ComposedStrategy(Strategy):
             meta["planned_answer"] = cand.planned.to_dict()
         if len(cand.samples) > 1:
             meta["samples"] = cand.samples
+        response = self._response(cand, docs[item.doc_id])
+        if response is not None:
+            meta["evidence"] = {"start": item.target.start, "end": item.target.end}
         return QARecord(
             id=item.id,
             doc_id=item.doc_id,
@@ -218,7 +226,16 @@ class ComposedStrategy(Strategy):
             decisions=cand.decisions,
             meta=meta,
             answer_span=None if cand.answer_span is None else cand.answer_span.to_dict(),
+            response=response,
         )
+
+    def _response(self, cand: Candidate, doc: Document) -> str | None:
+        """With response "answer+evidence": the answer, then its target as the models saw it (flagged spans cut)."""
+        target = cand.item.target
+        if self.response != "answer+evidence" or target is None:
+            return None
+        evidence = render_context(doc, target.start, target.end, [(m.start, m.end) for m in cand.item.masked])
+        return answer_with_evidence(cand.answer, evidence)
 
 
 def _retry(item: WorkItem, attempt: int) -> WorkItem:

@@ -97,7 +97,7 @@ def score_records(records: Sequence[Any], lm: LM, settings: TeacherSettings) -> 
     requests = []
     for rec in kept:
         messages, template_kwargs = answer_messages(rec.meta, rec.question, rec.id)
-        requests.append(_request(messages, rec.answer, settings.top_k, template_kwargs))
+        requests.append(_request(messages, rec.assistant_text, settings.top_k, template_kwargs))
     for rec, score in zip(kept, lm.score(requests), strict=True):
         rec.meta["teacher"] = encode(score, settings, lm.model_id)
     return len(kept)

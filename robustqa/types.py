@@ -116,15 +116,21 @@ class QARecord:
     meta: dict[str, Any] = field(default_factory=dict)
     # Where the answer lies in the document when it is a span of it (extractive answers): groundedness by offsets.
     answer_span: dict[str, Any] | None = None
+    # The assistant turn when it is more than the answer (the answer, then its evidence: robustqa.response).
+    response: str | None = None
 
     @property
     def kept(self) -> bool:
         return all(d.kept for d in self.decisions)
 
     @property
+    def assistant_text(self) -> str:
+        return self.answer if self.response is None else self.response
+
+    @property
     def messages(self) -> list[dict[str, str]]:
         # Closed book: the document is not in the prompt; the student must learn the answer.
-        return [{"role": "user", "content": self.question}, {"role": "assistant", "content": self.answer}]
+        return [{"role": "user", "content": self.question}, {"role": "assistant", "content": self.assistant_text}]
 
     def to_dict(self) -> dict[str, Any]:
         row = self._fields()
@@ -166,7 +172,18 @@ class QARecord:
             decisions=[Decision(**d) for d in row.get("decisions", [])],
             meta=row.get("meta") or {},
             answer_span=row.get("answer_span"),
+            response=_response_of(row),
         )
+
+
+def _response_of(row: dict[str, Any]) -> str | None:
+    """The assistant turn of a serialized record, where it differs from the answer (`messages` carries it)."""
+    messages = row.get("messages")
+    if isinstance(messages, list) and messages and isinstance(messages[-1], dict):
+        content = messages[-1].get("content")
+        if isinstance(content, str) and content != row["answer"]:
+            return content
+    return None
 
 
 def span_dict(span: Span | None) -> dict[str, Any] | None:

@@ -92,6 +92,7 @@ def make_robust(
     use_embeddings: bool = True,
     instruction_threshold: float = 0.5,
     attempts: int = 1,
+    response: str = "answer",
 ) -> ComposedStrategy:
     """The robust preset: grounded QA from any teacher.
 
@@ -114,6 +115,9 @@ def make_robust(
         `min_lead` nats over the next span of the kind it asks for).
     scoring: "auto" uses the backend's scoring when it has it (round trip of the questions, span choice, the
         likelihood check); "require" fails at start-up without it; "off" never scores.
+    response: the assistant turn in `messages`: "answer" (the answer alone) or "answer+evidence" (the answer, then
+        the target sentence it comes from, quoted; `robustqa.response`). `answer` and `answer_span` stay the bare
+        answer either way.
     `use_embeddings` switches MiniLM on for the instruction filter, verifier and consistency; `attempts` > 1 asks
     again on the same target when the filters reject a pair."""
     if answer_mode not in ("auto", "abstractive", "extractive"):
@@ -175,4 +179,5 @@ def make_robust(
         filters=filters,
         name="robust",
         attempts=attempts,
+        response=response,
     )

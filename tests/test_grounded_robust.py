@@ -23,8 +23,9 @@ from robustqa.components import Candidate
 from robustqa.errors import ConfigError
 from robustqa.lm.base import ScoringUnsupported
 from robustqa.lm.fake import FakeLM, overlap_scorer
+from robustqa.response import answer_with_evidence
 from robustqa.runner import generate_records
-from robustqa.types import AnswerSpan, Document, Span, WorkItem
+from robustqa.types import AnswerSpan, Document, QARecord, Span, WorkItem
 
 TARGET = "The Tamar bridge was opened by Queen Victoria in 1859 after seven years of work."
 DOC = Document("d", f"The river is wide here. {TARGET} Trains still cross it every day.")
@@ -395,3 +396,35 @@ def test_the_likelihood_check_skips_template_questions_which_hold_their_sentence
     flat = FakeLM(scorer=lambda req: [-1.0] * (len(req.continuation.split()) + 1))
     [d] = _grounded().judge([template], {"d": DOC}, flat)
     assert d.kept and "likelihood check not applicable" in d.reason and not flat.score_calls
+
+
+def test_answer_plus_evidence_quotes_the_target_after_the_bare_answer_in_messages_only(tmp_path):
+    docs = [DOC, Document("e", "Marie Curie won the Nobel Prize in Physics in 1903. She was born in Warsaw in 1867.")]
+    lm = FakeLM(default="Bananas are purple on Tuesdays.", scorer=overlap_scorer)
+    plain, quoted = tmp_path / "plain.jsonl", tmp_path / "quoted.jsonl"
+    generate_records(docs, make_robust(use_embeddings=False), lm, 4, 0, plain, progress=False)
+    robust = make_robust(use_embeddings=False, response="answer+evidence")
+    generate_records(docs, robust, lm, 4, 0, quoted, progress=False)
+    before = [json.loads(line) for line in plain.read_text().splitlines()]
+    rows = [json.loads(line) for line in quoted.read_text().splitlines()]
+    assert len(rows) == len(before) > 0
+    for old, row in zip(before, rows, strict=True):
+        # The pair itself is the same: only the assistant turn grows, and the record says where its quote lies.
+        assert (row["question"], row["answer"], row["answer_span"]) == (
+            old["question"],
+            old["answer"],
+            old["answer_span"],
+        )
+        target = row["target"]
+        assert row["meta"]["evidence"] == {"start": target["start"], "end": target["end"]}
+        assert row["messages"][1]["content"] == f'{row["answer"]}\n\nThe document says: "{target["text"]}"'
+        assert "evidence" not in old["meta"] and old["messages"][1]["content"] == old["answer"]
+        assert QARecord.from_dict(row).to_dict() == row
+
+
+def test_evidence_is_not_repeated_after_an_answer_that_already_holds_it():
+    assert answer_with_evidence(TARGET, f"  {TARGET}\n") is None
+    assert answer_with_evidence("1859", "") is None
+    assert answer_with_evidence("1859", "Opened in\n1859.") == '1859\n\nThe document says: "Opened in 1859."'
+    with pytest.raises(ConfigError, match="response must be one of"):
+        make_robust(response="evidence").validate()

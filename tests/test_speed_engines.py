@@ -35,3 +35,18 @@ def test_replay_of_the_recorded_calls_generates_the_same_tokens(tiny_lm_dir, tmp
     assert limit["generated_tokens"] == limit["run_generated_tokens"] > 0
     assert limit["calls_with_other_tokens"] == 0
     assert limit["seconds"] > 0
+
+
+def test_the_batching_probe_decodes_the_same_tokens_every_way(tiny_lm_dir, tmp_path_factory):  # noqa: F811
+    from ct2_batching import one_set
+
+    lm = CT2LM(tiny_lm_dir, compute_type="float32", cache_dir=tmp_path_factory.getbasetemp() / "ct2-cache").load()
+    to_tokens = lm.tokenizer.convert_ids_to_tokens
+    prompts = [
+        to_tokens(lm._prompt_ids(ChatRequest.of([{"role": "user", "content": "Ask about the river " * k}])))
+        for k in (1, 2, 3, 5, 8)
+    ]
+    row = one_set(lm._engine, prompts, new_tokens=3, group=2)
+    assert row["prompts"] == 5 and row["prompt_tokens"] == [len(prompts[0]), len(prompts[-1])]
+    assert row["new_tokens_per_way"] == [15, 15, 15]
+    assert min(row["one_by_one_s"], row["one_batch_s"], row["sorted_batches_of_2_s"]) >= 0

@@ -147,6 +147,22 @@ def test_a_record_without_its_answer_prompt_is_named():
         answer_messages({}, "q", "r1")
 
 
+def test_the_teacher_scores_the_assistant_turn_the_student_trains_on(monkeypatch):
+    import robustqa.teacher_logprobs as teacher_logprobs
+    from robustqa.teacher_logprobs import score_records
+    from robustqa.types import QARecord
+
+    rec = QARecord(
+        "r1", "d", "When?", "1887", None, {}, "robust", "m", 0, "f", response='1887\n\nThe document says: "x"'
+    )
+    rec.meta["answer_prompt"] = {"system": "ctx"}
+    lm = FakeLM(scorer=lambda req: [-1.0] * (len(req.continuation.split()) + 1))
+    monkeypatch.setattr(teacher_logprobs, "encode", lambda score, settings, model: {"n": len(score.token_ids)})
+    assert score_records([rec], lm, TeacherSettings(2, 0.99)) == 1
+    assert [r.continuation for r in lm.score_calls] == [rec.messages[1]["content"]]
+    assert rec.meta["teacher"] == {"n": 6}  # the turn's 5 words and the end of turn
+
+
 def test_flatten_cuts_at_the_mass_as_cartridges_does():
     lps = np.log(np.array([[0.995, 0.004, 0.001], [0.5, 0.3, 0.1], [0.6, 0.395, 0.005]], dtype=np.float32))
     ids = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]])

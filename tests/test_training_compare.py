@@ -363,3 +363,7 @@ def test_benchmark_experiment_files_load(config):
     experiment = Experiment.from_yaml(config)
     assert experiment.name == config.stem
     assert experiment.strategy_specs[0].name == "naive"
+    # An unquoted id with a comma ("Fresno,_California") splits in a YAML flow list; the tail starts with "_".
+    # The run would refuse it only after loading the shared data, so the files are checked here.
+    ids = [*experiment.include, *experiment.control_spec.include]
+    assert not [i for i in ids if str(i).startswith("_")], f"{config.name}: quote the ids that hold a comma"

@@ -1,0 +1,103 @@
+"""Where CTranslate2's batching stops paying on this CPU (issue 16, the batch-16 goal): the bare engine, no robustqa
+code in the timed part, on the same "write one question" prompts over XQuAD paragraphs.
+
+For each prompt set it times the prompts one at a time, as one batch, and in batches of prompts sorted by length,
+greedy, with a fixed number of new tokens (min_length = max_length, so every row decodes the same tokens):
+- equal-length sets (every prompt cut to L tokens) at several L: what batching buys when nothing is padded;
+- the real, ragged prompts: what the backend meets.
+
+    python benchmarks/ct2_batching.py --out benchmarks/results/ct2_batching.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from _common import RunStart, add_data_argument, data_file, run_header, shown_path
+from _engines import prompts_for
+
+from robustqa.io.loaders import load_documents
+from robustqa.lm.ct2 import CT2LM
+
+
+def timed(run: Callable[[], list[Any]], tokens: list[int]) -> float:
+    """Seconds `run` takes; appends the number of tokens its results hold to `tokens`."""
+    t = time.perf_counter()
+    results = run()
+    seconds = round(time.perf_counter() - t, 2)
+    tokens.append(sum(len(r.sequences_ids[0]) for r in results))
+    return seconds
+
+
+def one_set(engine: Any, prompts: Sequence[list[str]], new_tokens: int, group: int) -> dict[str, Any]:
+    kw = {"max_length": new_tokens, "min_length": new_tokens, "include_prompt_in_result": False, "sampling_topk": 1}
+    by_length = sorted(prompts, key=len)
+    tokens: list[int] = []
+    row: dict[str, Any] = {
+        "prompts": len(prompts),
+        "prompt_tokens": [min(map(len, prompts)), max(map(len, prompts))],
+        "one_by_one_s": timed(lambda: [r for p in prompts for r in engine.generate_batch([p], **kw)], tokens),
+        "one_batch_s": timed(lambda: engine.generate_batch(list(prompts), **kw), tokens),
+        f"sorted_batches_of_{group}_s": timed(
+            lambda: [
+                r
+                for i in range(0, len(by_length), group)
+                for r in engine.generate_batch(by_length[i : i + group], **kw)
+            ],
+            tokens,
+        ),
+        "new_tokens_per_way": tokens,  # one by one, one batch, sorted batches: equal, or the ways are not comparable
+    }
+    row["batch_speedup"] = round(row["one_by_one_s"] / row["one_batch_s"], 2)
+    return row
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_argument(ap, "xquad_en_dev.json")
+    ap.add_argument("--prompts", type=int, default=16)
+    ap.add_argument("--new-tokens", type=int, default=16)
+    ap.add_argument("--lengths", default="64,128,192", help="equal prompt lengths to cut to (tokens)")
+    ap.add_argument("--group", type=int, default=4, help="batch size of the length-sorted batches")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args(argv)
+    start = RunStart()
+    docs = load_documents([data_file(args.data, "xquad_en_dev.json")])[: args.prompts]
+    lm = CT2LM().load()
+    to_tokens = lm.tokenizer.convert_ids_to_tokens
+    ragged = [to_tokens(lm._prompt_ids(r)) for r in prompts_for(docs, args.prompts, args.new_tokens)]
+    engine = lm._engine
+    engine.generate_batch(ragged[:2], max_length=4, include_prompt_in_result=False, sampling_topk=1)  # warm-up
+    sets: dict[str, Any] = {}
+    for length in (int(x) for x in args.lengths.split(",")):
+        if min(map(len, ragged)) >= length:
+            sets[f"equal_{length}"] = one_set(engine, [p[:length] for p in ragged], args.new_tokens, args.group)
+    sets["ragged"] = one_set(engine, ragged, args.new_tokens, args.group)
+    result = {
+        **run_header("ct2_batching", "ct2_batching.py", argv, start),
+        "data": shown_path(data_file(args.data, "xquad_en_dev.json")),
+        "compute_type": lm.compute_type,
+        "new_tokens": args.new_tokens,
+        "sets": sets,
+    }
+    print(f"{'prompt set':<12} {'tokens':>10} {'one by one':>11} {'one batch':>10} {'sorted':>8} {'speedup':>8}")
+    for name, row in sets.items():
+        lo, hi = row["prompt_tokens"]
+        sorted_s = row[f"sorted_batches_of_{args.group}_s"]
+        print(
+            f"{name:<12} {f'{lo}-{hi}':>10} {row['one_by_one_s']:>10}s {row['one_batch_s']:>9}s "
+            f"{sorted_s:>7}s {row['batch_speedup']:>7}x"
+        )
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
