@@ -3,7 +3,8 @@ code in the timed part, on the same "write one question" prompts over XQuAD para
 
 For each prompt set it times the prompts one at a time, as one batch, and in batches of prompts sorted by length,
 greedy, with a fixed number of new tokens (min_length = max_length, so every row decodes the same tokens):
-- equal-length sets (every prompt cut to L tokens) at several L: what batching buys when nothing is padded;
+- equal-length sets (the prompts of at least L tokens, cut to L) at several L: what batching buys when nothing is
+  padded, as the prompt grows;
 - the real, ragged prompts: what the backend meets.
 
     python benchmarks/ct2_batching.py --out benchmarks/results/ct2_batching.json
@@ -76,8 +77,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     engine.generate_batch(ragged[:2], max_length=4, include_prompt_in_result=False, sampling_topk=1)  # warm-up
     sets: dict[str, Any] = {}
     for length in (int(x) for x in args.lengths.split(",")):
-        if min(map(len, ragged)) >= length:
-            sets[f"equal_{length}"] = one_set(engine, [p[:length] for p in ragged], args.new_tokens, args.group)
+        cut = [p[:length] for p in ragged if len(p) >= length]  # the prompts long enough, cut to one length
+        if len(cut) >= args.group:
+            sets[f"equal_{length}"] = one_set(engine, cut, args.new_tokens, args.group)
     sets["ragged"] = one_set(engine, ragged, args.new_tokens, args.group)
     result = {
         **run_header("ct2_batching", "ct2_batching.py", argv, start),
