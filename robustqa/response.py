@@ -7,17 +7,15 @@ stays the bare answer (audits and offsets read it); only `messages` carry the lo
 
 from __future__ import annotations
 
+from .text_match import normalize
+
 RESPONSES = ("answer", "answer+evidence")
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.split()).casefold()
 
 
 def answer_with_evidence(answer: str, evidence: str) -> str | None:
     """The answer, then its evidence quoted on a line of its own; None when the evidence adds nothing (it is empty,
     or the answer already contains it, as a whole-sentence answer does)."""
     quoted = " ".join(evidence.split())
-    if not quoted or not answer.strip() or _norm(quoted) in _norm(answer):
+    if not quoted or not answer.strip() or normalize(quoted) in normalize(answer):
         return None
     return f'{answer}\n\nThe document says: "{quoted}"'
