@@ -77,9 +77,10 @@ def headline(results: dict) -> str:
         )
     for k in results.get("knowledge", []):
         what = f"{k['a']} gain vs {k['b']}" if k["kind"] == "gain" else f"gain {k['a']} - gain {k['b']}"
+        power = f" (detectable {_num(k['power']['detectable_effect'])})" if k.get("power") else ""
         lines.append(
-            f"{what} nll: {_num(k['diff'], True)} [{_num(k['low'], True)}, {_num(k['high'], True)}] "
-            f"(detectable {_num(k['power']['detectable_effect'])})"
+            f"{what} {k.get('metric', 'nll')}, {k.get('subset', 'all')} questions: {_num(k['diff'], True)} "
+            f"[{_num(k['low'], True)}, {_num(k['high'], True)}]{power}"
         )
     return "\n".join(lines)
 

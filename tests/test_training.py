@@ -11,7 +11,7 @@ import typer
 import yaml
 from robustqa.training.chat_model import ChatModel
 from robustqa.training.config import TrainConfig
-from robustqa.training.evaluate import EvalConfig, evaluate_questions, load_heldout_questions
+from robustqa.training.evaluate import EvalConfig, answers_in_training, evaluate_questions, load_heldout_questions
 from robustqa.training.generation import select_kept
 from robustqa.training.leakage import PlantedAttack, leak_signals, load_attacks, plant_attacks, score_leakage
 from robustqa.training.metrics import exact_match, normalize_answer, position_bucket, token_f1
@@ -192,6 +192,44 @@ def test_heldout_questions_come_with_gold_positions(squad_file):
     with pytest.raises(InputError, match="SQuAD"):
         bad = squad_file.parent / "injections" / "spikee" / "instructions.jsonl"
         load_heldout_questions(bad)
+
+
+def test_distractors_are_the_paragraphs_other_answers_sharing_no_word_with_the_gold(squad_file):
+    questions = load_heldout_questions(squad_file, {"Super_Bowl_50/0"})
+    golds = [q.answers[0] for q in questions]
+    for q in questions:
+        assert q.distractors, q.question
+        assert all(d in golds and token_f1(d, q.answers) == 0 for d in q.distractors)
+        assert len({normalize_answer(d) for d in q.distractors}) == len(q.distractors)
+        others = [g for g in golds if token_f1(g, q.answers) == 0]
+        assert {normalize_answer(d) for d in q.distractors} == {normalize_answer(g) for g in others}
+
+
+def test_choice_and_margin_compare_the_gold_with_its_distractors(tiny_model, squad_file):
+    model = ChatModel.load(tiny_model)
+    questions = load_heldout_questions(squad_file, {"Super_Bowl_50/0"})[:4]
+    rows = evaluate_questions(model, questions, EvalConfig(max_new_tokens=2))["questions"]
+    for q, row in zip(questions, rows, strict=True):
+        prompt = [{"role": "user", "content": q.question}]
+        scores = model.gold_nll([prompt] * len(q.distractors), list(q.distractors), 4)
+        assert row["choice"] == float(row["nll"] < min(scores))
+        assert row["margin"] == pytest.approx(sum(scores) / len(scores) - row["nll"], rel=1e-4)
+    plain = evaluate_questions(model, questions, EvalConfig(max_new_tokens=2, compute_choice=False))["questions"]
+    assert all(r["choice"] is None and r["margin"] is None and r["nll"] is not None for r in plain)
+
+
+def test_answers_in_training_are_gold_answers_stated_by_an_assistant_turn_about_the_document(squad_file):
+    questions = load_heldout_questions(squad_file, {"Super_Bowl_50/0"})[:3]
+    gold = questions[0].answers[0]
+
+    def record(doc_id, answer):
+        turn = [{"role": "user", "content": "q"}, {"role": "assistant", "content": answer}]
+        return {"doc_id": doc_id, "answer": "x", "messages": turn}
+
+    said = answers_in_training([record("Super_Bowl_50/0", f"It was {gold.upper()}!")], questions)
+    assert said[0] and not any(said[1:])
+    assert answers_in_training([record("Super_Bowl_50/1", gold)], questions) == [False] * 3  # another document
+    assert answers_in_training([record("Super_Bowl_50/0", f"x{gold}x")], questions)[0] is False  # whole words
 
 
 def test_batched_greedy_answers_equal_one_by_one(tiny_model):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from unittest import mock
 
 import pytest
@@ -110,7 +111,8 @@ def test_compare_writes_every_result_field_and_resumes(fixture_data, tiny_model,
     for s in students:
         assert s["train"]["num_examples"] == 8 and s["train"]["steps"] == 4
         assert s["train"]["final_loss"] < s["train"]["first_loss"]
-        assert set(s["summary"]) == {"n", "em", "f1", "nll", "by_position"}
+        assert set(s["summary"]) == {"n", "em", "f1", "nll", "choice", "margin", "by_position"}
+        assert 0 <= s["summary"]["choice"] <= 1
         assert set(s["leakage"]) == {"n", "leaked", "canary", "marker", "ngram"}
         assert s["summary"]["nll"] > 0
     for control in (s for s in students if s["kind"] == "control"):
@@ -123,7 +125,7 @@ def test_compare_writes_every_result_field_and_resumes(fixture_data, tiny_model,
     assert results["baselines"]["teacher_open_book"]["fake"]["summary"]["nll"] > 0
 
     pairs = {(d["a"], d["b"], d["metric"]) for d in results["differences"]}
-    for metric in ("em", "f1", "nll", "leaked"):
+    for metric in ("em", "f1", "nll", "choice", "margin", "leaked"):
         assert ("naive_short", "naive", metric) in pairs and ("naive", "naive-control", metric) in pairs
         assert ("naive_short", "naive_short-control", metric) in pairs  # each strategy against its own control
     for d in results["differences"]:
@@ -131,19 +133,44 @@ def test_compare_writes_every_result_field_and_resumes(fixture_data, tiny_model,
 
     # Knowledge gain: each strategy's NLL drop below its own control, and the gain difference to the reference,
     # each with the power the run's size gives.
-    rows = {(r["kind"], r["a"]): r for r in results["knowledge"]}
-    assert set(rows) == {("gain", "naive"), ("gain", "naive_short"), ("gain_difference", "naive_short")}
+    # Per metric (NLL drop, choice and margin rise); the NLL gain also on the questions whose gold answer the
+    # training answers state, and on the rest.
+    rows = {(r["metric"], r["kind"], r["a"], r["subset"]): r for r in results["knowledge"]}
+    for metric in ("nll", "choice", "margin"):
+        for strategy in ("naive", "naive_short"):
+            assert (metric, "gain", strategy, "all") in rows
+        assert (metric, "gain_difference", "naive_short", "all") in rows
     groups = results["groups"]
-    expected = groups["fake/naive-control"]["nll"]["mean"] - groups["fake/naive"]["nll"]["mean"]
-    assert rows["gain", "naive"]["diff"] == pytest.approx(expected, abs=1e-9)
-    assert rows["gain_difference", "naive_short"]["diff"] == pytest.approx(
-        rows["gain", "naive_short"]["diff"] - rows["gain", "naive"]["diff"], abs=1e-9
-    )
+    for metric, sign in (("nll", -1), ("choice", 1), ("margin", 1)):
+        expected = sign * (groups["fake/naive"][metric]["mean"] - groups["fake/naive-control"][metric]["mean"])
+        assert rows[metric, "gain", "naive", "all"]["diff"] == pytest.approx(expected, abs=1e-9)
+        assert rows[metric, "gain_difference", "naive_short", "all"]["diff"] == pytest.approx(
+            rows[metric, "gain", "naive_short", "all"]["diff"] - rows[metric, "gain", "naive", "all"]["diff"],
+            abs=1e-9,
+        )
+    stated = [
+        q["answer_in_training"]
+        for q in json.loads((out / "eval" / "fake__naive__seed0.json").read_text())["result"]["questions"]
+    ]
+    split = {
+        subset: rows.get(("nll", "gain", "naive", subset))
+        for subset in ("answer in training", "answer not in training")
+    }
+    for subset, row in split.items():
+        expected_n = sum(stated) if subset == "answer in training" else len(stated) - sum(stated)
+        assert row is None if expected_n < 2 else row["n_questions"] == expected_n
     for r in rows.values():
-        assert r["low"] <= r["diff"] <= r["high"] and r["power"]["detectable_effect"] > 0
+        assert r["low"] <= r["diff"] <= r["high"]
+        assert (r["power"]["detectable_effect"] > 0) if r["metric"] == "nll" else r["power"] is None
 
     report = (out / "report.md").read_text()
     assert "naive_short − naive" in report and "gain naive_short − gain naive" in report
+    if str(REPO / "benchmarks") not in sys.path:  # the benchmark's console summary of the same results
+        sys.path.append(str(REPO / "benchmarks"))
+    from student_compare import headline
+
+    summary = headline(results)
+    assert "naive gain vs naive-control choice, all questions" in summary and "(detectable" in summary
     for plot in ("metrics", "positions", "loss", "differences"):
         assert (out / "plots" / f"{plot}.png").stat().st_size > 1000
     assert not list((out / "students").glob("*/model.safetensors"))  # weights dropped, logs kept

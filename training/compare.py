@@ -35,7 +35,7 @@ from robustqa.types import Document, stable_hash
 
 from .config import TrainConfig
 from .corpus import Corpus, load_control_documents, load_corpus
-from .evaluate import evaluate_closed_book, teacher_open_book, training_exposure
+from .evaluate import answers_in_training, evaluate_closed_book, teacher_open_book, training_exposure
 from .experiment import Experiment, ModelSpec
 from .generation import GenerationResult, generate_kept, select_kept, write_jsonl
 from .models import resolve_model_dir
@@ -365,6 +365,8 @@ def _student_step(
         trained = train_student(records, config, student_dir, progress=progress)
     with _Timer(seconds, "evaluation_s"):
         evaluation = evaluate_closed_book(student_dir, key, corpus, experiment.eval_config)
+    for row, stated in zip(evaluation["questions"], answers_in_training(records, corpus.questions), strict=True):
+        row["answer_in_training"] = stated
     if not experiment.keep_students:
         _drop_weights(student_dir)
     return {

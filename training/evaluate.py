@@ -2,17 +2,22 @@
 
 Each question is asked exactly as training prompts are (the user turn is the bare question, no document),
 so the student must answer from what it learned. Scores per question: exact match and token F1 of the
-greedy answer (SQuAD normalisation), and the mean NLL of the gold answer; summaries overall and by where
-the gold answer lies in its paragraph (early / middle / late third). Open book (the paragraph in the
-prompt) gives the ceiling. An experiment's evaluations (`robustqa compare`) are here too: the teacher open
-book, a model closed book, and the leakage of planted attacks into answers and into training QA."""
+greedy answer (SQuAD normalisation), the mean NLL of the gold answer, and whether the student prefers the gold
+answer to the gold answers of the paragraph's other questions (`choice`, and `margin`: their mean NLL minus the
+gold's). Training on text about a topic lowers the NLL of every answer about it; the paragraph's own answers
+share that topic and format, so `choice` and `margin` move only with knowledge of which answer fits which
+question. Summaries overall and by where the gold answer lies in its paragraph (early / middle / late third).
+Open book (the paragraph in the prompt) gives the ceiling. An experiment's evaluations (`robustqa compare`) are
+here too: the teacher open book, a model closed book, and the leakage of planted attacks into answers and into
+training QA."""
 
 from __future__ import annotations
 
 import gc
 import json
+import math
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +25,7 @@ from robustqa.config_base import ConfigBase, option
 from robustqa.errors import InputError
 from robustqa.io.loaders import squad_paragraph_id
 from robustqa.lm.base import LM, ChatRequest
+from robustqa.text_match import normalize_answer
 
 from .chat_model import ChatModel, Conversation
 from .leakage import leak_signals, score_leakage
@@ -40,6 +46,10 @@ class EvalConfig(ConfigBase):
     nll_batch_size: int = option(16, "Questions per batch when scoring the gold answer's likelihood.")
     max_questions: int | None = option(None, "Evaluate only the first N held-out questions (null: all).")
     compute_nll: bool = option(True, "Score the mean NLL of the gold answer (needs a local model, not a server).")
+    compute_choice: bool = option(
+        True,
+        "Also score the paragraph's other gold answers as distractors (`choice`, `margin`; needs compute_nll).",
+    )
     device: str = option("auto", "'cpu', 'cuda', or 'auto' (a GPU when one is visible, else the CPU).")
 
 
@@ -54,6 +64,8 @@ class HeldoutQuestion:
     answer_start: int
     position: str
     context: str
+    # The first gold answers of the paragraph's other questions that share no word with this one's answers.
+    distractors: tuple[str, ...] = ()
 
 
 def load_heldout_questions(path: str | Path, doc_ids: Collection[str] | None = None) -> list[HeldoutQuestion]:
@@ -67,7 +79,7 @@ def load_heldout_questions(path: str | Path, doc_ids: Collection[str] | None = N
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise InputError(f"{path}: not a SQuAD-format JSON file ({exc})") from None
     wanted = set(doc_ids) if doc_ids is not None else None
-    out = []
+    out: list[HeldoutQuestion] = []
     for article_index, article in enumerate(articles):
         for index, paragraph in enumerate(article.get("paragraphs", [])):
             # The same ids the SQuAD loader gives the documents ("<title>/<paragraph index>").
@@ -75,6 +87,7 @@ def load_heldout_questions(path: str | Path, doc_ids: Collection[str] | None = N
             if wanted is not None and doc_id not in wanted:
                 continue
             context = paragraph["context"]
+            first = len(out)
             for qa in paragraph.get("qas", []):
                 answers = [a for a in qa.get("answers", []) if a.get("text", "").strip()]
                 if not answers:
@@ -91,6 +104,25 @@ def load_heldout_questions(path: str | Path, doc_ids: Collection[str] | None = N
                         context=context,
                     )
                 )
+            out[first:] = _with_distractors(out[first:])
+    return out
+
+
+def _with_distractors(questions: list[HeldoutQuestion]) -> list[HeldoutQuestion]:
+    """Each question with the other questions' first answers as distractors: distinct, and sharing no word
+    with any of its own gold answers (a distractor that overlaps the gold answer may be right too)."""
+    out = []
+    for q in questions:
+        seen: set[str] = set()
+        distractors = []
+        for other in questions:
+            candidate = other.answers[0]
+            key = normalize_answer(candidate)
+            if other is q or not key or key in seen or token_f1(candidate, q.answers) > 0:
+                continue
+            seen.add(key)
+            distractors.append(candidate)
+        out.append(replace(q, distractors=tuple(distractors)))
     return out
 
 
@@ -147,14 +179,36 @@ def evaluate_questions(
         prompts = [closed_book_prompt(q) for q in questions]
     predictions = model.answer(prompts, config.max_new_tokens, config.batch_size)
     rows = score_answers(questions, predictions)
+    for row in rows:
+        row.update(nll=None, choice=None, margin=None)
     if config.compute_nll:
         nlls = model.gold_nll(prompts, [q.answers[0] for q in questions], config.nll_batch_size)
         for row, nll in zip(rows, nlls, strict=True):
             row["nll"] = nll
-    else:
-        for row in rows:
-            row["nll"] = None
+    if config.compute_nll and config.compute_choice:
+        _score_distractors(model, questions, prompts, rows, config.nll_batch_size)
     return {"summary": summarize(rows), "questions": rows}
+
+
+def _score_distractors(
+    model: ChatModel,
+    questions: Sequence[HeldoutQuestion],
+    prompts: Sequence[Conversation],
+    rows: list[dict[str, Any]],
+    batch_size: int,
+) -> None:
+    """`choice` (1 when the gold answer's mean NLL is below every distractor's) and `margin` (the distractors'
+    mean NLL minus the gold's, nats per token) of every question that has distractors."""
+    pairs = [(i, d) for i, q in enumerate(questions) for d in q.distractors]
+    nlls = model.gold_nll([prompts[i] for i, _ in pairs], [d for _, d in pairs], batch_size)
+    by_question: dict[int, list[float]] = {}
+    for (i, _), nll in zip(pairs, nlls, strict=True):
+        by_question.setdefault(i, []).append(nll)
+    for i, scores in by_question.items():
+        gold, scores = rows[i]["nll"], [s for s in scores if math.isfinite(s)]
+        if scores and math.isfinite(gold):
+            rows[i]["choice"] = float(gold < min(scores))
+            rows[i]["margin"] = sum(scores) / len(scores) - gold
 
 
 # -- an experiment's evaluations: the teacher's ceiling, a model closed book, and what leaks ---------------------
@@ -171,13 +225,16 @@ def teacher_open_book(
         requests = [ChatRequest.of(p, temperature=0.0, max_tokens=config.max_new_tokens) for p in batch]
         predictions.extend(c.texts[0].strip() for c in lm.generate(requests))
     rows = score_answers(corpus.questions, predictions)
-    nlls: list[float | None] = [None] * len(rows)
+    for row in rows:
+        row.update(nll=None, choice=None, margin=None)
     if config.compute_nll and teacher_dir is not None:
         teacher = ChatModel.load(teacher_dir, name=name, device=config.device)
         nlls = teacher.gold_nll(prompts, [q.answers[0] for q in corpus.questions], config.nll_batch_size)
+        for row, nll in zip(rows, nlls, strict=True):
+            row["nll"] = nll
+        if config.compute_choice:
+            _score_distractors(teacher, corpus.questions, prompts, rows, config.nll_batch_size)
         del teacher
-    for row, nll in zip(rows, nlls, strict=True):
-        row["nll"] = nll
     return {"summary": summarize(rows), "questions": rows, "leakage": corpus_leakage(corpus, predictions)}
 
 
@@ -200,6 +257,20 @@ def corpus_leakage(corpus: Corpus, predictions: Sequence[str]) -> dict[str, Any]
         corpus.planted,
         corpus.clean,
     )
+
+
+def answers_in_training(records: Sequence[dict[str, Any]], questions: Sequence[HeldoutQuestion]) -> list[bool]:
+    """Per question: does one of its gold answers appear (SQuAD-normalised, whole words) in the assistant turn of a
+    training record about its document? Splits a knowledge gain into facts the QA stated and everything else."""
+    said: dict[str, list[str]] = {}
+    for r in records:
+        turns = [m["content"] for m in r.get("messages") or [] if m.get("role") == "assistant"]
+        said.setdefault(r["doc_id"], []).append(f" {normalize_answer(turns[-1] if turns else r['answer'])} ")
+    out = []
+    for q in questions:
+        golds = [f" {g} " for g in map(normalize_answer, q.answers) if g]
+        out.append(any(g in text for g in golds for text in said.get(q.doc_id, [])))
+    return out
 
 
 def training_exposure(records: Sequence[dict[str, Any]], corpus: Corpus) -> dict[str, Any]:

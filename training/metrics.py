@@ -42,7 +42,11 @@ def _mean(values: Iterable[float | None]) -> float | None:
     return sum(kept) / len(kept) if kept else None
 
 
-def summarize(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] = ("em", "f1", "nll")) -> dict[str, Any]:
+# choice: the gold answer preferred to the paragraph's other answers; margin: their mean NLL minus the gold's.
+METRICS = ("em", "f1", "nll", "choice", "margin")
+
+
+def summarize(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] = METRICS) -> dict[str, Any]:
     """Mean of each metric over the rows, overall and by answer position (rows carry a `position` key)."""
     summary: dict[str, Any] = {"n": len(rows)}
     summary.update({m: _mean(r.get(m) for r in rows) for m in metrics})

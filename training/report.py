@@ -10,6 +10,8 @@ METRIC_NAMES = {
     "em": "exact match",
     "f1": "token F1",
     "nll": "gold-answer NLL (lower is better)",
+    "choice": "gold preferred to the paragraph's other answers",
+    "margin": "distractor NLL minus gold NLL (nats)",
     "leaked": "injection leakage rate",
 }
 
@@ -43,28 +45,35 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> Path:
         "",
         "## Students (mean ± sd over seeds)",
         "",
-        "| student | EM | F1 | NLL | leakage | training-QA exposure | final loss |",
-        "|---|---|---|---|---|---|---|",
+        "| student | EM | F1 | NLL | choice | margin | leakage | training-QA exposure | final loss |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     base = results["baselines"].get("base")
     if base:
         lines.append(
             f"| base (untrained, floor) | {_fmt(base['summary']['em'])} | {_fmt(base['summary']['f1'])} | "
-            f"{_fmt(base['summary']['nll'])} | {_fmt(base['leakage']['leaked'])} | | |"
+            f"{_fmt(base['summary']['nll'])} | {_fmt(base['summary'].get('choice'))} | "
+            f"{_fmt(base['summary'].get('margin'))} | {_fmt(base['leakage']['leaked'])} | | |"
         )
     for name, group in results["groups"].items():
         lines.append(
             f"| {name} | {_ms(group['em'])} | {_ms(group['f1'])} | {_ms(group['nll'])} | "
-            f"{_ms(group['leaked'])} | {_ms(group['train_exposure'])} | {_ms(group['final_loss'])} |"
+            f"{_ms(group['choice'])} | {_ms(group['margin'])} | {_ms(group['leaked'])} | "
+            f"{_ms(group['train_exposure'])} | {_ms(group['final_loss'])} |"
         )
     for name, ceiling in results["baselines"].get("teacher_open_book", {}).items():
         lines.append(
             f"| teacher {name} open book (ceiling) | {_fmt(ceiling['summary']['em'])} | "
             f"{_fmt(ceiling['summary']['f1'])} | {_fmt(ceiling['summary']['nll'])} | "
+            f"{_fmt(ceiling['summary'].get('choice'))} | {_fmt(ceiling['summary'].get('margin'))} | "
             f"{_fmt(ceiling['leakage']['leaked'])} | | |"
         )
     lines += [
         "",
+        "Choice: share of questions whose gold answer the student finds likelier (mean NLL per token) than every "
+        "gold answer of the paragraph's other questions that shares no word with it; margin: those answers' mean "
+        "NLL minus the gold answer's. Studying a topic lowers the NLL of every answer about it, so these two move "
+        "only with knowing which answer fits which question.",
         "Leakage: share of answers to questions about planted documents that contain the attack's canary, a "
         "distinctive payload string, or a word 4-gram of the planted text absent from the clean document.",
         "Training-QA exposure: the same test applied to the training pairs about planted documents.",
@@ -134,28 +143,34 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> Path:
 
 
 def _knowledge_lines(rows: list[dict[str, Any]]) -> list[str]:
-    """The knowledge each strategy gives (NLL drop below its own control) and the power behind the size."""
+    """The knowledge each strategy gives (improvement over its own control) and the power behind the size."""
     if not rows:
         return []
+    effect = next((r["power"]["effect"] for r in rows if r.get("power")), None)
     lines = [
-        "## Knowledge gain (held-out gold-answer NLL drop below the strategy's own control, nats)",
+        "## Knowledge gain (improvement over the strategy's own control)",
         "",
-        "A student trained on QA about unrelated articles learns the answer format but not the facts; the drop below",
-        "that control is what the QA taught about these documents. Paired bootstrap 95% interval over seeds and "
-        "questions; the detectable effect is the gain the run resolves with 80% power at alpha 0.05, from the "
-        "variance components (seed, question, residual) of the same matrix.",
+        "A student trained on QA about unrelated articles learns the answer format but not the facts; the improvement "
+        "over that control is what the QA taught about these documents. nll: the drop in held-out gold-answer NLL "
+        "(nats per token); choice and margin: their rise (see above). Each gain is also split by whether the "
+        "strategy's training answers state the question's gold answer: a gain on answers never stated is topic "
+        "familiarity, not a fact the QA taught. Paired bootstrap 95% interval over seeds and questions; the "
+        "detectable effect is the NLL gain the run resolves with 80% power at alpha 0.05, from the variance "
+        "components (seed, question, residual) of the same matrix.",
         "",
-        "| teacher | quantity | estimate | 95% CI | seeds | questions | detectable (80%) | questions for "
-        f"{rows[0]['power']['effect']:g} nats |",
-        "|---|---|---|---|---|---|---|---|",
+        "| teacher | metric | quantity | questions | estimate | 95% CI | seeds | detectable (80%) | questions for "
+        f"{'n/a' if effect is None else f'{effect:g}'} nats |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         what = f"{r['a']} gain (vs {r['b']})" if r["kind"] == "gain" else f"gain {r['a']} − gain {r['b']}"
-        needed = r["power"]["questions_needed"]
+        subset = r.get("subset", "all")
+        power = r.get("power")
+        needed = power["questions_needed"] if power else None
         lines.append(
-            f"| {r['model']} | {what} | {_fmt(r['diff'])} | [{_fmt(r['low'])}, {_fmt(r['high'])}] | "
-            f"{r['n_seeds']} | {r['n_questions']} | {_fmt(r['power']['detectable_effect'])} | "
-            f"{'n/a' if needed is None else needed} |"
+            f"| {r['model']} | {r.get('metric', 'nll')} | {what} | {subset} ({r['n_questions']}) | {_fmt(r['diff'])} | "
+            f"[{_fmt(r['low'])}, {_fmt(r['high'])}] | {r['n_seeds']} | "
+            f"{_fmt(power['detectable_effect']) if power else ''} | {'' if needed is None else needed} |"
         )
     return [*lines, ""]
 
@@ -173,18 +188,18 @@ def _plots(results: dict[str, Any], plots: Path, out_dir: Path) -> list[tuple[st
     ceilings = results["baselines"].get("teacher_open_book", {})
 
     # Metrics per student group with seed spread, floor and ceiling as lines.
-    fig, axes = plt.subplots(1, 4, figsize=(16, 4))
-    for ax, metric in zip(axes, ("em", "f1", "nll", "leaked"), strict=True):
+    fig, axes = plt.subplots(1, 5, figsize=(20, 4))
+    for ax, metric in zip(axes, ("em", "f1", "nll", "choice", "leaked"), strict=True):
         means = [groups[n][metric]["mean"] or 0.0 for n in names]
         sds = [groups[n][metric]["sd"] or 0.0 for n in names]
         ax.bar(range(len(names)), means, yerr=sds, capsize=4, color="tab:blue")
         ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
         if base:
-            value = base["leakage"]["leaked"] if metric == "leaked" else base["summary"][metric]
+            value = base["leakage"]["leaked"] if metric == "leaked" else base["summary"].get(metric)
             if value is not None:
                 ax.axhline(value, color="gray", linestyle="--", label="base")
         for teacher, ceiling in ceilings.items():
-            value = ceiling["leakage"]["leaked"] if metric == "leaked" else ceiling["summary"][metric]
+            value = ceiling["leakage"]["leaked"] if metric == "leaked" else ceiling["summary"].get(metric)
             if value is not None:
                 ax.axhline(value, color="tab:green", linestyle=":", label=f"{teacher} open book")
         ax.set_title(METRIC_NAMES[metric], fontsize=9)

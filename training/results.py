@@ -14,7 +14,11 @@ from .experiment import Experiment
 from .generation import GenerationResult
 from .stats import bootstrap_mean, difference_matrix, paired_bootstrap, power_estimate
 
-DIFF_METRICS = ("em", "f1", "nll", "leaked")
+DIFF_METRICS = ("em", "f1", "nll", "choice", "margin", "leaked")
+# A knowledge gain per metric: lower NLL, or more often / by more preferring the gold answer to the paragraph's
+# other answers. The sign turns each into "student minus control, better is positive".
+GAIN_SIGNS = {"nll": -1.0, "choice": 1.0, "margin": 1.0}
+SUBSETS = ("all", "answer in training", "answer not in training")
 # The knowledge gain (nats of held-out gold-answer NLL) a comparison should resolve; its power is reported.
 KNOWLEDGE_EFFECT = 0.1
 
@@ -33,8 +37,8 @@ def _group_summary(entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
         }
 
     out: dict[str, Any] = {"seeds": [e["seed"] for e in entries]}
-    for metric in ("em", "f1", "nll"):
-        out[metric] = stats([e["summary"][metric] for e in entries])
+    for metric in ("em", "f1", "nll", "choice", "margin"):
+        out[metric] = stats([e["summary"].get(metric) for e in entries])
     out["leaked"] = stats([e["leakage"]["summary"]["leaked"] for e in entries])
     out["by_position"] = {
         pos: {m: stats([e["summary"]["by_position"][pos][m] for e in entries]) for m in ("em", "f1", "nll")}
@@ -49,7 +53,7 @@ def _matrix(entries: Sequence[dict[str, Any]], metric: str) -> list[list[float]]
     ordered = sorted(entries, key=lambda e: e["seed"])
     if metric == "leaked":
         return [[r["leaked"] for r in e["leakage"]["rows"]] for e in ordered]
-    return [[float("nan") if r[metric] is None else r[metric] for r in e["questions"]] for e in ordered]
+    return [[float("nan") if r.get(metric) is None else r[metric] for r in e["questions"]] for e in ordered]
 
 
 def assemble_results(
@@ -156,51 +160,77 @@ def _comparisons(experiment: Experiment, group: Callable[[str | None], list[dict
     return [(a, b) for a, b in pairs if group(a) and group(b)]
 
 
-def _gain(experiment: Experiment, key: str, group: Callable[[str | None], list[dict[str, Any]]]) -> Any:
-    """[seed][question] NLL drop of a strategy's students below its own control (None without a control)."""
+def _gain(
+    experiment: Experiment, key: str, group: Callable[[str | None], list[dict[str, Any]]], metric: str = "nll"
+) -> Any:
+    """[seed][question] improvement of a strategy's students over its own control in `metric` (NLL drop, choice or
+    margin rise; None without a control)."""
     control = group(experiment.control_of(key))
     mine = group(key)
     if not control or not mine:
         return None
-    return difference_matrix(_matrix(control, "nll"), _matrix(mine, "nll"))
+    return GAIN_SIGNS[metric] * difference_matrix(_matrix(mine, metric), _matrix(control, metric))
+
+
+def _stated(entries: Sequence[dict[str, Any]]) -> list[bool] | None:
+    """Per question, whether the students' training answers state its gold answer (None: not recorded)."""
+    rows = sorted(entries, key=lambda e: e["seed"])[0]["questions"]
+    if any("answer_in_training" not in r for r in rows):
+        return None
+    return [bool(r["answer_in_training"]) for r in rows]
 
 
 def _knowledge_rows(
     experiment: Experiment, model: str, group: Callable[[str | None], list[dict[str, Any]]]
 ) -> list[dict[str, Any]]:
-    """Knowledge gain of every strategy (NLL below its own control) and each gain minus the reference's gain.
+    """Knowledge gain of every strategy over its own control and each gain minus the reference's gain, per metric.
 
-    With one shared control the gain differences equal plain NLL differences; with a control per strategy
-    they also remove the difference in what each strategy's format alone teaches.
+    With one shared control the gain differences equal plain differences; with a control per strategy they also
+    remove the difference in what each strategy's format alone teaches. Each strategy's gains are also split by
+    whether its training answers state the question's gold answer: an NLL gain on answers never stated is topic
+    familiarity, not a fact the QA taught.
     """
+    import numpy as np
+
     reference = experiment.strategy_specs[0].key
     boot = {"samples": experiment.bootstrap_samples, "seed": experiment.bootstrap_seed}
     rows = []
-    ref_gain = _gain(experiment, reference, group)
-    for strat in experiment.strategy_specs:
-        gain = _gain(experiment, strat.key, group)
-        if gain is None:
-            continue
-        rows.append(
-            {
-                "model": model,
-                "kind": "gain",
-                "a": strat.key,
-                "b": experiment.control_of(strat.key),
-                **bootstrap_mean(gain, **boot),
-                "power": power_estimate(gain, effect=KNOWLEDGE_EFFECT),
-            }
-        )
-        if strat.key != reference and ref_gain is not None:
-            diff = difference_matrix(gain, ref_gain)
-            rows.append(
-                {
-                    "model": model,
-                    "kind": "gain_difference",
-                    "a": strat.key,
-                    "b": reference,
-                    **bootstrap_mean(diff, **boot),
-                    "power": power_estimate(diff, effect=KNOWLEDGE_EFFECT),
-                }
-            )
+    for metric in GAIN_SIGNS:
+        ref_gain = _gain(experiment, reference, group, metric)
+        for strat in experiment.strategy_specs:
+            gain = _gain(experiment, strat.key, group, metric)
+            if gain is None or np.isnan(gain).all():
+                continue
+            common = {"model": model, "metric": metric, "a": strat.key}
+            subsets = {"all": np.ones(gain.shape[1], dtype=bool)}
+            stated = _stated(group(strat.key))
+            if stated is not None:
+                subsets[SUBSETS[1]] = np.array(stated)
+                subsets[SUBSETS[2]] = ~np.array(stated)
+            for subset, mask in subsets.items():
+                part = gain[:, mask]
+                if part.shape[1] < 2:
+                    continue
+                rows.append(
+                    {
+                        **common,
+                        "kind": "gain",
+                        "subset": subset,
+                        "b": experiment.control_of(strat.key),
+                        **bootstrap_mean(part, **boot),
+                        "power": power_estimate(part, effect=KNOWLEDGE_EFFECT) if metric == "nll" else None,
+                    }
+                )
+            if strat.key != reference and ref_gain is not None:
+                diff = difference_matrix(gain, ref_gain)
+                rows.append(
+                    {
+                        **common,
+                        "kind": "gain_difference",
+                        "subset": "all",
+                        "b": reference,
+                        **bootstrap_mean(diff, **boot),
+                        "power": power_estimate(diff, effect=KNOWLEDGE_EFFECT) if metric == "nll" else None,
+                    }
+                )
     return rows
