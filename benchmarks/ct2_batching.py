@@ -5,7 +5,9 @@ For each prompt set it times the prompts one at a time, as one batch, and in bat
 greedy, with a fixed number of new tokens (min_length = max_length, so every row decodes the same tokens):
 - equal-length sets (the prompts of at least L tokens, cut to L) at several L: what batching buys when nothing is
   padded, as the prompt grows;
-- the real, ragged prompts: what the backend meets.
+- spread sets (prompt i of n cut to L + i * spread / (n - 1) tokens): how much padding a batch tolerates;
+- the real, ragged prompts: what the backend meets, also in the backend's length groups (`CT2LM.pad_tolerance`,
+  prompts whose lengths differ by at most that many tokens share a call) at several tolerances.
 
     python benchmarks/ct2_batching.py --out benchmarks/results/ct2_batching.json
 """
@@ -24,7 +26,7 @@ from _common import RunStart, add_data_argument, data_file, run_header, shown_pa
 from _engines import prompts_for
 
 from robustqa.io.loaders import load_documents
-from robustqa.lm.ct2 import CT2LM
+from robustqa.lm.ct2 import CT2LM, length_groups
 
 
 def timed(run: Callable[[], list[Any]], tokens: list[int]) -> float:
@@ -59,6 +61,22 @@ def one_set(engine: Any, prompts: Sequence[list[str]], new_tokens: int, group: i
     return row
 
 
+def grouped(engine: Any, prompts: Sequence[list[str]], new_tokens: int, tolerance: int) -> dict[str, Any]:
+    """The prompts one by one against the backend's length groups at `tolerance` (one call per group)."""
+    kw = {"max_length": new_tokens, "min_length": new_tokens, "include_prompt_in_result": False, "sampling_topk": 1}
+    groups = [[prompts[i] for i in g] for g in length_groups([len(p) for p in prompts], tolerance)]
+    tokens: list[int] = []
+    row: dict[str, Any] = {
+        "tolerance": tolerance,
+        "group_sizes": [len(g) for g in groups],
+        "one_by_one_s": timed(lambda: [r for p in prompts for r in engine.generate_batch([p], **kw)], tokens),
+        "grouped_s": timed(lambda: [r for g in groups for r in engine.generate_batch(g, **kw)], tokens),
+        "new_tokens_per_way": tokens,
+    }
+    row["speedup"] = round(row["one_by_one_s"] / row["grouped_s"], 2)
+    return row
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_argument(ap, "xquad_en_dev.json")
@@ -66,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--new-tokens", type=int, default=16)
     ap.add_argument("--lengths", default="64,128,192", help="equal prompt lengths to cut to (tokens)")
     ap.add_argument("--group", type=int, default=4, help="batch size of the length-sorted batches")
+    ap.add_argument("--spread-base", type=int, default=96, help="shortest prompt of the spread sets (tokens)")
+    ap.add_argument("--spreads", default="0,4,16,64", help="length spreads of the spread sets (tokens)")
+    ap.add_argument("--tolerances", default="0,4,16", help="pad_tolerance values tried on the real prompts")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     start = RunStart()
@@ -80,13 +101,21 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         cut = [p[:length] for p in ragged if len(p) >= length]  # the prompts long enough, cut to one length
         if len(cut) >= args.group:
             sets[f"equal_{length}"] = one_set(engine, cut, args.new_tokens, args.group)
+    for spread in (int(x) for x in args.spreads.split(",")):
+        long_enough = [p for p in ragged if len(p) >= args.spread_base + spread]
+        n = len(long_enough)
+        cut = [p[: args.spread_base + (i * spread) // max(1, n - 1)] for i, p in enumerate(long_enough)]
+        if n >= args.group:
+            sets[f"spread_{spread}"] = one_set(engine, cut, args.new_tokens, args.group)
     sets["ragged"] = one_set(engine, ragged, args.new_tokens, args.group)
+    groupings = [grouped(engine, ragged, args.new_tokens, int(t)) for t in args.tolerances.split(",")]
     result = {
         **run_header("ct2_batching", "ct2_batching.py", argv, start),
         "data": shown_path(data_file(args.data, "xquad_en_dev.json")),
         "compute_type": lm.compute_type,
         "new_tokens": args.new_tokens,
         "sets": sets,
+        "ragged_in_length_groups": groupings,
     }
     print(f"{'prompt set':<12} {'tokens':>10} {'one by one':>11} {'one batch':>10} {'sorted':>8} {'speedup':>8}")
     for name, row in sets.items():
@@ -95,6 +124,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print(
             f"{name:<12} {f'{lo}-{hi}':>10} {row['one_by_one_s']:>10}s {row['one_batch_s']:>9}s "
             f"{sorted_s:>7}s {row['batch_speedup']:>7}x"
+        )
+    print(f"\n{'tolerance':>9} {'groups':>7} {'one by one':>11} {'grouped':>8} {'speedup':>8}")
+    for row in groupings:
+        print(
+            f"{row['tolerance']:>9} {len(row['group_sizes']):>7} {row['one_by_one_s']:>10}s {row['grouped_s']:>7}s "
+            f"{row['speedup']:>7}x"
         )
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

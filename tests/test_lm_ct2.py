@@ -14,8 +14,10 @@ import importlib.util
 import pytest
 import torch
 from conftest_lm import SCORE_REQUESTS, tiny_lm_dir  # noqa: F401  (fixture)
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from robustqa.errors import BackendError
+from robustqa.errors import BackendError, ConfigError
 from robustqa.lm import ct2 as ct2_mod
 from robustqa.lm.base import ChatRequest, ScoreRequest
 from robustqa.lm.factory import make_lm
@@ -140,7 +142,8 @@ def test_shared_prefix_is_passed_once_and_changes_nothing(tiny_lm_dir, ct2_cache
         ChatRequest.of([{"role": "system", "content": context}, {"role": "user", "content": q}], max_tokens=6)
         for q in ("Who met?", "When did the committee meet?", "What did they discuss?")
     ]
-    sharing = ct2_mod.CT2LM(tiny_lm_dir, compute_type="float32", cache_dir=ct2_cache).load()
+    # One length group for all three (pad_tolerance None), so they share one call.
+    sharing = ct2_mod.CT2LM(tiny_lm_dir, compute_type="float32", cache_dir=ct2_cache, pad_tolerance=None).load()
     whole = ct2_mod.CT2LM(tiny_lm_dir, compute_type="float32", cache_dir=ct2_cache, prefix_sharing=False).load()
     seen = []
     monkeypatch.setattr(
@@ -160,6 +163,33 @@ class _Spy:
 
     def __getattr__(self, name):
         return getattr(self._inner, name)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 300), max_size=40), st.one_of(st.none(), st.integers(0, 50)))
+def test_length_groups_partition_the_prompts_within_the_tolerance(lengths, tolerance):
+    groups = ct2_mod.length_groups(lengths, tolerance)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    if tolerance is None:
+        assert len(groups) == (1 if lengths else 0)
+        return
+    for g in groups:
+        assert max(lengths[i] for i in g) - min(lengths[i] for i in g) <= tolerance
+    # Greedy in length order: the next group's first prompt could not have joined the group before it.
+    for before, after in zip(groups, groups[1:]):
+        assert lengths[after[0]] - lengths[before[0]] > tolerance
+
+
+def test_length_groups_change_no_output(tiny_lm_dir, ct2_cache, monkeypatch):  # noqa: F811
+    reqs = _reqs(max_tokens=6) + _reqs(max_tokens=6)[:2]  # two pairs of equal prompts, two singletons
+    grouped = ct2_mod.CT2LM(tiny_lm_dir, compute_type="float32", cache_dir=ct2_cache, pad_tolerance=0).load()
+    padded = ct2_mod.CT2LM(tiny_lm_dir, compute_type="float32", cache_dir=ct2_cache, pad_tolerance=None).load()
+    calls = []
+    monkeypatch.setattr(grouped, "_engine", _Spy(grouped._engine, lambda kw: calls.append(kw)))
+    assert [c.texts for c in grouped.generate(reqs)] == [c.texts for c in padded.generate(reqs)]
+    assert len(calls) == 4  # the equal prompts shared a call, the others ran alone
+    with pytest.raises(ConfigError, match="pad_tolerance"):
+        ct2_mod.CT2LM(tiny_lm_dir, pad_tolerance=-1)
 
 
 def test_conversion_is_cached_and_names_the_engine(tiny_lm_dir, ct2_cache, ct2_tiny):  # noqa: F811

@@ -50,3 +50,16 @@ def test_the_batching_probe_decodes_the_same_tokens_every_way(tiny_lm_dir, tmp_p
     assert row["prompts"] == 5 and row["prompt_tokens"] == [len(prompts[0]), len(prompts[-1])]
     assert row["new_tokens_per_way"] == [15, 15, 15]
     assert min(row["one_by_one_s"], row["one_batch_s"], row["sorted_batches_of_2_s"]) >= 0
+
+
+def test_the_probe_times_the_backends_length_groups(tiny_lm_dir, tmp_path_factory):  # noqa: F811
+    from ct2_batching import grouped
+
+    lm = CT2LM(tiny_lm_dir, compute_type="float32", cache_dir=tmp_path_factory.getbasetemp() / "ct2-cache").load()
+    to_tokens = lm.tokenizer.convert_ids_to_tokens
+    prompts = [
+        to_tokens(lm._prompt_ids(ChatRequest.of([{"role": "user", "content": "Ask about the river " * k}])))
+        for k in (1, 1, 2, 8)
+    ]
+    row = grouped(lm._engine, prompts, new_tokens=3, tolerance=0)
+    assert row["group_sizes"] == [2, 1, 1] and row["new_tokens_per_way"] == [12, 12]

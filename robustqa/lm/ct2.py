@@ -17,7 +17,11 @@ a freshly created engine (`set_random_seed(seed)` first): the same requests in t
 texts. That costs a model reload (0.1-1.7 s measured on 2 shared cores) per seeded sampled batch, counted as
 LM time.
 
-Shared prefixes. Within a batch, requests whose prompts start with the same tokens (one context with several
+Length groups. A batch goes to the engine as groups of prompts whose lengths differ by at most `pad_tolerance`
+tokens (a prompt with no such neighbour runs alone): CTranslate2 pads a batch to its longest prompt, and on 2 CPU
+cores padded batches decoded slower than one prompt at a time (benchmarks/ct2_batching.py).
+
+Shared prefixes. Within a group, requests whose prompts start with the same tokens (one context with several
 questions) pass that prefix as `static_prompt`, which CTranslate2 forwards once for the whole batch (and caches
 for the next batch with the same prefix); with `prefix_sharing=False` every prompt is forwarded whole.
 """
@@ -44,6 +48,10 @@ from .base import (
 from .hf import HFLM, _usable_cores
 
 COMPUTE_TYPES = ("int8", "int8_float32", "float32")
+# Most tokens by which the prompts of one engine call may differ in length. On 2 cores a batch of padded prompts
+# decoded slower than the same prompts one at a time (benchmarks/results/ct2_batching.json), while equal lengths
+# batched 2-4x faster; the value is the largest spread the probe found still paying.
+PAD_TOLERANCE: int | None = 0
 # Tokenizer and generation files copied next to the converted weights, so the directory stands alone.
 _SIDE_FILES = (
     "tokenizer.json",
@@ -120,6 +128,7 @@ class CT2LM(LM):
         prefix_sharing: bool = True,
         min_shared_prefix: int = 16,
         cache_dir: str | Path | None = None,
+        pad_tolerance: int | None = PAD_TOLERANCE,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -134,6 +143,9 @@ class CT2LM(LM):
         self.prefix_sharing = prefix_sharing
         self.min_shared_prefix = min_shared_prefix
         self.cache_dir = cache_dir
+        if pad_tolerance is not None and pad_tolerance < 0:
+            raise ConfigError(f"ct2 backend: pad_tolerance must be >= 0 or None, got {pad_tolerance}")
+        self.pad_tolerance = pad_tolerance
         # The tokenizer side of the same model: chat template, special tokens, score_ids.
         self._hf = HFLM(model=model, max_input_tokens=max_input_tokens)
         base_id = self._hf.model_id if model_id is None else model_id
@@ -253,7 +265,15 @@ class CT2LM(LM):
         return out
 
     def _run(self, engine: Any, prompts: list[list[int]], kwargs: dict[str, Any]) -> list[Any]:
-        """generate_batch over the prompts, in order; prompts that share a long enough prefix pass it once."""
+        """generate_batch over the prompts, in order, one call per group of nearly equal length (`pad_tolerance`);
+        prompts of a group that share a long enough prefix pass it once."""
+        results: list[Any] = [None] * len(prompts)
+        for group in length_groups([len(p) for p in prompts], self.pad_tolerance):
+            for i, res in zip(group, self._run_group(engine, [prompts[i] for i in group], kwargs), strict=True):
+                results[i] = res
+        return results
+
+    def _run_group(self, engine: Any, prompts: list[list[int]], kwargs: dict[str, Any]) -> list[Any]:
         to_tokens = self.tokenizer.convert_ids_to_tokens
         prefix = _common_prefix(prompts) if self.prefix_sharing and len(prompts) > 1 else 0
         try:
@@ -322,6 +342,21 @@ class CT2LM(LM):
 
     def close(self) -> None:
         self._engine = None
+
+
+def length_groups(lengths: list[int], tolerance: int | None) -> list[list[int]]:
+    """Indices of the prompts, grouped so that no group's lengths differ by more than `tolerance` tokens (None:
+    one group). Groups follow length order; a prompt with no neighbour that close is a group of one."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    if tolerance is None:
+        return [order] if order else []
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and lengths[i] - lengths[groups[-1][0]] <= tolerance:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
 
 
 def _common_prefix(prompts: list[list[int]]) -> int:
