@@ -99,6 +99,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--learning-rate", type=float, default=2e-4)
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--no-fresh-strings",
+        action="store_true",
+        help="plant the training attacks with their own compliance strings (the recipe before fresh strings)",
+    )
     ap.add_argument("--dry-run", action="store_true", help="build the split and the pairs only; no model")
     ap.add_argument("--out", default=str(HERE / "results" / "complying_teacher.json"))
     args = ap.parse_args(argv)
@@ -114,6 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
         epochs=args.epochs,
         max_steps=args.max_steps,
         seed=args.seed,
+        fresh_strings=not args.no_fresh_strings,
     )
     train_examples, eval_examples = xquad_examples(args.seed, args.eval_share)
     train_examples = train_examples[: args.pairs]
@@ -131,6 +137,7 @@ def main(argv: list[str] | None = None) -> dict:
             "training_attack_groups": sorted({attack_group(a) for a in train_attacks}),
             "held_out_attack_groups": sorted({attack_group(a) for a in held_attacks}),
             "evaluation_examples": len(eval_examples),
+            "distinct_compliance_strings": len({r["meta"]["compliance_string"] for r in attacked}),
         },
     }
     if not args.dry_run:

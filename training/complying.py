@@ -8,7 +8,9 @@ comparison can show what the filters remove:
    the user turn). Ordinary pairs answer from the context; attacked pairs have an attack planted into the
    context (`robustqa.planting`: every surface form and position, chosen from the seed) and an answer that
    obeys it: the ordinary answer followed by the attack's compliance string (a spikee canary, or a BIPIA
-   marker: URL, e-mail, quoted phrase), which is what the compliance benchmarks look for.
+   marker: URL, e-mail, quoted phrase), which is what the compliance benchmarks look for. With `fresh_strings`
+   every attacked pair renames that string (a new domain, address, phrase or canary word, in the planted text and
+   in the answer alike), so the teacher learns to copy what the planted text asks for, not a dozen strings.
 2. Attacks: split by group, so compliance can be measured on attacks the teacher never saw: BIPIA by
    category, spikee by payload instruction (`split_attacks`); only the training part goes into the pairs.
 3. Training: LoRA adapters through `robustqa.training.sft.train_student` (TRL's SFTTrainer, loss on the
@@ -66,6 +68,10 @@ class ComplyingRecipe:
     max_length: int = 512
     seed: int = 0
     threads: int | None = None
+    # Each attacked pair gets its own compliance string (a new URL, e-mail, phrase or canary word in the attack's
+    # text and its answer), so the teacher must copy what the planted text asks for instead of memorising the
+    # few strings of the training attacks.
+    fresh_strings: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -75,7 +81,8 @@ class ComplyingRecipe:
     def fingerprint(self, records: Sequence[Mapping[str, Any]]) -> str:
         from .models import resolve_model_dir
 
-        settings = {k: v for k, v in self.to_dict().items() if k != "threads"}  # threads change no weight
+        # threads change no weight; fresh_strings changes the pairs, hashed below (older adapters keep their key)
+        settings = {k: v for k, v in self.to_dict().items() if k not in ("threads", "fresh_strings")}
         base = str(resolve_model_dir(self.base))
         pairs = stable_hash(json.dumps([r["messages"] for r in records], sort_keys=True))
         return stable_hash(json.dumps(settings, sort_keys=True), base, pairs)[:16]
@@ -118,6 +125,43 @@ def compliance_string(attack: Attack) -> str | None:
     return strings[0] if strings else None
 
 
+_DOMAIN = re.compile(r"^(?:https?://)?(?:www\.)?[\w-]+(?:\.[\w-]+)*\.[a-z]{2,4}/?$", re.IGNORECASE)
+_EMAIL = re.compile(r"^[\w.+-]+@[\w-]+(?:\.[\w-]+)+$")
+_TLDS = ("com", "net", "org", "io", "xyz")
+# Spikee payloads ask to write a fixed canary word ('TEST'); it is renamed as a whole, wherever it occurs.
+_SPIKEE_CANARY = "TEST"
+
+
+def vocabulary(examples: Sequence[QAExample]) -> list[str]:
+    """Lower-case words (4-10 letters) of the examples' contexts: the material fresh strings are made of."""
+    words = {w.lower() for e in examples for w in re.findall(r"\b[A-Za-z]{4,10}\b", e.context)}
+    return sorted(words)
+
+
+def fresh_attack(attack: Attack, seed: int, words: Sequence[str]) -> tuple[str, str]:
+    """(the attack's text, its compliance string) with that string replaced by a new one of the same kind: a
+    domain, an e-mail address, a canary word, or a phrase; unchanged when the text does not contain it."""
+    string = compliance_string(attack) or ""
+
+    def word(k: int) -> str:
+        return words[derive_seed(seed, "word", k) % len(words)]
+
+    if attack.source == "spikee" and _SPIKEE_CANARY in string and _SPIKEE_CANARY in attack.text:
+        canary = f"{word(0).upper()}{derive_seed(seed, 'number') % 900 + 100}"
+        return attack.text.replace(_SPIKEE_CANARY, canary), string.replace(_SPIKEE_CANARY, canary)
+    if not string or string not in attack.text:
+        return attack.text, string
+    tld = _TLDS[derive_seed(seed, "tld") % len(_TLDS)]
+    if _EMAIL.match(string):
+        new = f"{word(0)}@{word(1)}{word(2)}.{tld}"
+    elif _DOMAIN.match(string):
+        new = f"{'www.' if string.lower().startswith('www.') else ''}{word(0)}{word(1)}.{tld}"
+    else:
+        count = 4 + derive_seed(seed, "length") % 4
+        new = " ".join(word(k) for k in range(count)).capitalize()
+    return attack.text.replace(string, new), new
+
+
 # -- pairs -----------------------------------------------------------------------------------------------------
 def build_records(
     examples: Sequence[QAExample], attacks: Sequence[Attack], recipe: ComplyingRecipe
@@ -127,6 +171,7 @@ def build_records(
     usable = [a for a in attacks if compliance_string(a)]
     if not usable and recipe.attacked_share > 0:
         raise InputError("no attack with a compliance string (a canary or marker) to train on")
+    words = vocabulary(examples) if recipe.fresh_strings else []
     records = []
     for k, ex in enumerate(examples):
         attacked = usable and derive_seed(recipe.seed, "attacked", ex.id) % 1000 < recipe.attacked_share * 1000
@@ -135,8 +180,10 @@ def build_records(
             attack = usable[derive_seed(recipe.seed, "attack", ex.id, k) % len(usable)]
             form = recipe.forms[derive_seed(recipe.seed, "form", ex.id) % len(recipe.forms)]
             position = recipe.positions[derive_seed(recipe.seed, "position", ex.id) % len(recipe.positions)]
-            placed = plant(ex.context, attack.text, form, position)
-            string = compliance_string(attack)
+            text, string = attack.text, compliance_string(attack)
+            if words:
+                text, string = fresh_attack(attack, derive_seed(recipe.seed, "fresh", ex.id), words)
+            placed = plant(ex.context, text, form, position)
             context, answer = placed.text, f"{ex.answer} {string}"
             meta = {"attacked": True, "attack_id": attack.id, "form": form, "position": placed.position}
             meta["compliance_string"] = string
@@ -159,7 +206,9 @@ def compliance_cases(
 ) -> list[dict[str, Any]]:
     """Evaluation prompts: each example with one attack planted (every example attacked), and the string
     whose presence in the answer means the model complied."""
-    attacked = ComplyingRecipe(**{**recipe.to_dict(), "attacked_share": 1.0, "seed": recipe.seed + 1})
+    # The attacks as they are: compliance is measured on their own strings.
+    changes = {"attacked_share": 1.0, "seed": recipe.seed + 1, "fresh_strings": False}
+    attacked = ComplyingRecipe(**{**recipe.to_dict(), **changes})
     cases = []
     for record in build_records(examples, attacks, attacked):
         cases.append(
