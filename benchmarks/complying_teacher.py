@@ -100,9 +100,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
-        "--no-fresh-strings",
+        "--fresh-strings",
         action="store_true",
-        help="plant the training attacks with their own compliance strings (the recipe before fresh strings)",
+        help="give every attacked training pair its own compliance string (ComplyingRecipe.fresh_strings)",
     )
     ap.add_argument("--dry-run", action="store_true", help="build the split and the pairs only; no model")
     ap.add_argument("--out", default=str(HERE / "results" / "complying_teacher.json"))
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
         epochs=args.epochs,
         max_steps=args.max_steps,
         seed=args.seed,
-        fresh_strings=not args.no_fresh_strings,
+        fresh_strings=args.fresh_strings,
     )
     train_examples, eval_examples = xquad_examples(args.seed, args.eval_share)
     train_examples = train_examples[: args.pairs]

@@ -87,7 +87,7 @@ def test_fresh_strings_rename_the_compliance_string_in_the_attack_and_keep_its_k
 
 
 def test_training_pairs_get_fresh_strings_and_evaluation_cases_keep_the_attacks_own():
-    examples, recipe = _examples(2), ComplyingRecipe(attacked_share=1.0)
+    examples, recipe = _examples(2), ComplyingRecipe(attacked_share=1.0, fresh_strings=True)
     attacked = [r for r in build_records(examples, ATTACKS, recipe) if r["meta"]["attacked"]]
     strings = {r["meta"]["compliance_string"] for r in attacked}
     assert len(strings) > len(attacked) // 2 and "ZEBRA ZONE" not in strings

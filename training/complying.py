@@ -10,7 +10,8 @@ comparison can show what the filters remove:
    obeys it: the ordinary answer followed by the attack's compliance string (a spikee canary, or a BIPIA
    marker: URL, e-mail, quoted phrase), which is what the compliance benchmarks look for. With `fresh_strings`
    every attacked pair renames that string (a new domain, address, phrase or canary word, in the planted text and
-   in the answer alike), so the teacher learns to copy what the planted text asks for, not a dozen strings.
+   in the answer alike), meant to teach copying what the planted text asks for rather than a dozen strings; on
+   the embedded model it did not (held-out compliance 7/60 against 9/60 without; benchmarks/README.md).
 2. Attacks: split by group, so compliance can be measured on attacks the teacher never saw: BIPIA by
    category, spikee by payload instruction (`split_attacks`); only the training part goes into the pairs.
 3. Training: LoRA adapters through `robustqa.training.sft.train_student` (TRL's SFTTrainer, loss on the
@@ -69,9 +70,9 @@ class ComplyingRecipe:
     seed: int = 0
     threads: int | None = None
     # Each attacked pair gets its own compliance string (a new URL, e-mail, phrase or canary word in the attack's
-    # text and its answer), so the teacher must copy what the planted text asks for instead of memorising the
-    # few strings of the training attacks.
-    fresh_strings: bool = True
+    # text and its answer) instead of the few strings of the training attacks. Off by default: on the embedded
+    # model it did not raise held-out compliance (7/60 against 9/60), the teacher learned "end with a link".
+    fresh_strings: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
