@@ -38,8 +38,13 @@ def timed(run: Callable[[], list[Any]], tokens: list[int]) -> float:
     return seconds
 
 
+def fixed_greedy(new_tokens: int) -> dict[str, Any]:
+    """Greedy decoding of exactly `new_tokens` tokens per prompt, so every way decodes the same tokens."""
+    return {"max_length": new_tokens, "min_length": new_tokens, "include_prompt_in_result": False, "sampling_topk": 1}
+
+
 def one_set(engine: Any, prompts: Sequence[list[str]], new_tokens: int, group: int) -> dict[str, Any]:
-    kw = {"max_length": new_tokens, "min_length": new_tokens, "include_prompt_in_result": False, "sampling_topk": 1}
+    kw = fixed_greedy(new_tokens)
     by_length = sorted(prompts, key=len)
     tokens: list[int] = []
     row: dict[str, Any] = {
@@ -63,7 +68,7 @@ def one_set(engine: Any, prompts: Sequence[list[str]], new_tokens: int, group: i
 
 def grouped(engine: Any, prompts: Sequence[list[str]], new_tokens: int, tolerance: int) -> dict[str, Any]:
     """The prompts one by one against the backend's length groups at `tolerance` (one call per group)."""
-    kw = {"max_length": new_tokens, "min_length": new_tokens, "include_prompt_in_result": False, "sampling_topk": 1}
+    kw = fixed_greedy(new_tokens)
     groups = [[prompts[i] for i in g] for g in length_groups([len(p) for p in prompts], tolerance)]
     tokens: list[int] = []
     row: dict[str, Any] = {
