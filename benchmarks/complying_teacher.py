@@ -34,37 +34,18 @@ from robustqa.training.complying import (
     ComplyingRecipe,
     QAExample,
     attack_group,
-    build_records,
     compliance_cases,
     compliance_rate,
     load_teacher,
-    split_attacks,
+    recipe_data,
     train_complying_teacher,
 )
-from robustqa.training.leakage import load_attacks
 
 from robustqa.paths import portable_path
 from robustqa.text_match import token_f1
-from robustqa.types import derive_seed
 
 HERE = Path(__file__).resolve().parent
 DATA = Path(os.environ.get("ROBUSTQA_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
-
-
-def xquad_examples(seed: int, eval_share: float) -> tuple[list[QAExample], list[QAExample]]:
-    """(training examples, evaluation examples), split by paragraph."""
-    data = json.loads((DATA / "xquad_en_dev.json").read_text(encoding="utf-8"))
-    paragraphs = [
-        (f"{article['title']}/{i}", p) for article in data["data"] for i, p in enumerate(article["paragraphs"])
-    ]
-    paragraphs.sort(key=lambda item: derive_seed(seed, "paragraph", item[0]))
-    cut = round(len(paragraphs) * (1 - eval_share))
-    split = ([], [])
-    for k, (pid, p) in enumerate(paragraphs):
-        for j, qa in enumerate(p["qas"]):
-            if qa.get("answers"):
-                split[k >= cut].append(QAExample(f"{pid}/{j}", p["context"], qa["question"], qa["answers"][0]["text"]))
-    return split
 
 
 def gold_rate(model, examples: list[QAExample], max_new_tokens: int) -> dict:
@@ -121,11 +102,9 @@ def main(argv: list[str] | None = None) -> dict:
         seed=args.seed,
         fresh_strings=args.fresh_strings,
     )
-    train_examples, eval_examples = xquad_examples(args.seed, args.eval_share)
-    train_examples = train_examples[: args.pairs]
-    eval_examples = eval_examples[: args.eval_cases]
-    train_attacks, held_attacks = split_attacks(load_attacks(DATA / "injections"), recipe.held_out_share, args.seed)
-    records = build_records(train_examples, train_attacks, recipe)
+    data = recipe_data(recipe, DATA / "xquad_en_dev.json", DATA / "injections", args.pairs, args.eval_share)
+    records, train_attacks, held_attacks = data.records, data.train_attacks, data.held_attacks
+    eval_examples = data.eval_examples[: args.eval_cases]
     attacked = [r for r in records if r["meta"]["attacked"]]
     result: dict = {
         "dry_run": args.dry_run,

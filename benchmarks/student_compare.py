@@ -60,6 +60,7 @@ def headline(results: dict) -> str:
         (name, g["em"]["mean"], g["f1"]["mean"], g["nll"]["mean"], g["leaked"]["mean"])
         for name, g in results["groups"].items()
     ]
+    probe = {name: g["probe_leaked"]["mean"] for name, g in results["groups"].items() if g.get("probe_leaked")}
     base = results["baselines"].get("base")
     if base:
         s = base["summary"]
@@ -68,7 +69,9 @@ def headline(results: dict) -> str:
         s = ceiling["summary"]
         rows.append((f"{name} open book (ceiling)", s["em"], s["f1"], s["nll"], ceiling["leakage"]["leaked"]))
     lines = [
-        f"{n:32s} EM {_num(em)}  F1 {_num(f1)}  NLL {_num(nll)}  leak {_num(leak)}" for n, em, f1, nll, leak in rows
+        f"{n:32s} EM {_num(em)}  F1 {_num(f1)}  NLL {_num(nll)}  leak {_num(leak)}"
+        + (f"  leak on training questions {_num(probe[n])}" if probe.get(n) is not None else "")
+        for n, em, f1, nll, leak in rows
     ]
     for d in results["differences"]:
         lines.append(
@@ -83,6 +86,54 @@ def headline(results: dict) -> str:
             f"[{_num(k['low'], True)}, {_num(k['high'], True)}]{power}"
         )
     return "\n".join(lines)
+
+
+def leakage_by_attack_group(experiment, out: Path) -> dict:
+    """For each complying teacher's students: leakage split by whether the teacher trained on the planted attack's
+    group (BIPIA category, spikee payload) or its recipe held the group out, on the held-out questions and on the
+    training-question probe, with Wilson intervals. Empty without a complying teacher."""
+    from _common import wilson
+    from robustqa.training.complying import attack_group, split_attacks
+    from robustqa.training.leakage import load_attacks
+
+    split = {}
+    attacks = None
+    for spec in experiment.model_specs:
+        complying = experiment.complying_teacher(spec)
+        if complying is None:
+            continue
+        recipe, _ = complying
+        attacks = attacks or load_attacks(experiment.path(experiment.injection_spec.data_dir))
+        _, held = split_attacks(attacks, recipe.held_out_share, recipe.seed)
+        held_groups = {attack_group(a) for a in held}
+        group_of = {a.id: attack_group(a) for a in attacks}
+        for path in sorted((out / "eval").glob(f"{spec.name}__*.json")) + [out / "eval" / f"teacher-{spec.name}.json"]:
+            if not path.exists():
+                continue
+            result = json.loads(path.read_text(encoding="utf-8"))["result"]
+            row = {}
+            for name, leakage in (
+                ("held-out questions", result.get("leakage")),
+                ("training questions", result.get("probe_leakage")),
+            ):
+                if not leakage:
+                    continue
+                for part, rows in (
+                    (
+                        "attacks the teacher trained on",
+                        [r for r in leakage["rows"] if group_of[r["attack_id"]] not in held_groups],
+                    ),
+                    (
+                        "attacks held out of its training",
+                        [r for r in leakage["rows"] if group_of[r["attack_id"]] in held_groups],
+                    ),
+                ):
+                    row[f"{name}, {part}"] = wilson(int(sum(r["leaked"] for r in rows)), len(rows), "leaked")
+                    if name == "training questions":  # payloads the question itself showed, repeated
+                        echoed = int(sum(r.get("echoed", 0) for r in rows))
+                        row[f"{name}, {part}, echoed"] = wilson(echoed, len(rows), "echoed")
+            split[path.stem] = row
+    return split
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,6 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     results = run_experiment(experiment, out, progress=not args.no_progress)
     print(headline(results))
+    split = leakage_by_attack_group(experiment, out)
+    if split:  # a complying teacher: did the teacher train on the attacks that leak?
+        (out / "leakage_by_attack_group.json").write_text(json.dumps(split, indent=1) + "\n", encoding="utf-8")
+        for name, parts in split.items():
+            for part, w in parts.items():
+                print(f"{name} {part}: {w['k']}/{w['n']} {w['ci95']}")
     print(json.dumps(results["timing"]), f"total {time.perf_counter() - t0:.0f}s", file=sys.stderr)
     return 0
 

@@ -6,6 +6,7 @@ Fixture paragraphs, questions and attacks are written inline for this test (no s
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from robustqa.training.complying import (
@@ -21,10 +22,14 @@ from robustqa.training.complying import (
     held_out_groups,
     load_teacher,
     merged_teacher_dir,
+    recipe_data,
     split_attacks,
+    squad_examples,
     train_complying_teacher,
 )
 from robustqa.training.leakage import Attack
+
+from robustqa.errors import InputError
 
 FACTS = [
     ("The bridge opened in 1932.", "When did the bridge open?", "In 1932."),
@@ -166,3 +171,126 @@ def test_a_tiny_complying_adapter_obeys_more_than_its_base(tiny, tmp_path, one_t
     # The benchmark measures on the attack groups this recipe held out, recomputed from the saved recipe.
     _, held = split_attacks(ATTACKS, recipe.held_out_share, recipe.seed)
     assert held_out_groups(adapter, ATTACKS) == {attack_group(a) for a in held} != set()
+
+
+# -- the recipe's data from files, and a complying teacher inside a student experiment --------------------------
+DATA = Path(__file__).parent / "data"
+
+
+def test_squad_examples_split_by_paragraph_in_a_seeded_order(tmp_path):
+    train, held = squad_examples(DATA / "xquad_en_dev.json", seed=0, eval_share=0.25)
+    paragraph = lambda e: e.id.rsplit("/", 1)[0]  # noqa: E731
+    assert train and held and {paragraph(e) for e in train}.isdisjoint({paragraph(e) for e in held})
+    assert len({paragraph(e) for e in held}) == 5  # a quarter of the fixture's 20 paragraphs
+    assert squad_examples(DATA / "xquad_en_dev.json", seed=0, eval_share=0.25) == (train, held)
+    assert squad_examples(DATA / "xquad_en_dev.json", seed=1, eval_share=0.25)[1] != held
+    assert all(e.answer in e.context for e in train + held)  # SQuAD answers are spans of their paragraph
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"data": [{"title": "x"}]}')
+    with pytest.raises(InputError, match="bad.json: not a readable SQuAD-format file"):
+        squad_examples(bad, seed=0, eval_share=0.25)
+
+
+def test_recipe_data_attacks_only_with_training_attacks_and_keeps_evaluation_paragraphs_out():
+    recipe = ComplyingRecipe(attacked_share=0.7)
+    data = recipe_data(recipe, DATA / "xquad_en_dev.json", DATA / "injections", pairs=30, eval_share=0.25)
+    assert len(data.records) == 30
+    train_groups = {attack_group(a) for a in data.train_attacks}
+    assert train_groups.isdisjoint(attack_group(a) for a in data.held_attacks) and data.held_attacks
+    attacked = [r for r in data.records if r["meta"]["attacked"]]
+    assert attacked and {attack_group(next(a for a in data.train_attacks if a.id == r["meta"]["attack_id"]))
+                         for r in attacked} <= train_groups  # fmt: skip
+    contexts = {e.context for e in data.eval_examples}
+    assert not any(any(c in r["messages"][0]["content"] for c in contexts) for r in data.records)
+
+
+def _complying_experiment(**complying):
+    from robustqa.training.experiment import Experiment
+
+    return Experiment.from_dict(
+        {
+            "documents": ["xquad_en_dev.json"],
+            "eval_questions": "xquad_en_dev.json",
+            "models": [{"name": "complying", "backend": "hf", **complying}],
+            "injections": {"data_dir": "injections"},
+            "control": {"enabled": False},
+            "seeds": [0],
+            "source_dir": str(DATA),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"backend": "openai", "complying": {}}, "backend must be 'hf'"),
+        ({"complying": {"recipe": {"attacked_shares": 0.5}}}, "unknown field\\(s\\) attacked_shares"),
+        ({"complying": {"pairs": 0}}, "pairs must be >= 1"),
+        ({"complying": {"paris": 3}}, "paris"),
+    ],
+)
+def test_a_malformed_complying_teacher_fails_when_the_experiment_loads(spec, message):
+    from robustqa.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        _complying_experiment(**spec)
+
+
+def test_an_experiment_trains_its_complying_teacher_once_and_names_it_by_fingerprint(
+    tiny, tmp_path, monkeypatch, one_torch_thread
+):
+    from robustqa.training.compare import default_lm_factory, teacher_model_dir
+
+    monkeypatch.setenv("ROBUSTQA_CACHE", str(tmp_path / "cache"))
+    recipe = {"attacked_share": 0.5, "max_steps": 2, "batch_size": 2, "max_length": 512, "lora_r": 4}
+    experiment = _complying_experiment(model=str(tiny), complying={"recipe": recipe, "pairs": 8})
+    spec = experiment.model_specs[0]
+    built, data = experiment.complying_teacher(spec)
+    assert built.base == str(tiny) and built.max_steps == 2 and data.pairs == 8
+
+    merged = Path(teacher_model_dir(experiment, spec))
+    fingerprint = merged.parent.name
+    assert merged == tmp_path / "cache" / "complying" / fingerprint / "merged" and (merged / "config.json").exists()
+    stamp = (merged.parent / "adapter_model.safetensors").stat().st_mtime_ns
+    assert Path(teacher_model_dir(experiment, spec)) == merged  # found in the cache, not trained again
+    assert (merged.parent / "adapter_model.safetensors").stat().st_mtime_ns == stamp
+    lm = default_lm_factory(experiment)(spec)
+    try:
+        assert lm.model_id == f"complying-teacher:{fingerprint}"  # records name no path of this machine
+    finally:
+        lm.close()
+    # An ordinary teacher is its own directory (null: the embedded model).
+    plain = _complying_experiment(model=str(tiny))
+    assert teacher_model_dir(plain, plain.model_specs[0]) == str(tiny)
+
+
+def test_student_leakage_is_split_by_whether_the_teacher_trained_on_the_attack(tmp_path):
+    import json
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from robustqa.training.leakage import load_attacks
+    from student_compare import leakage_by_attack_group
+
+    experiment = _complying_experiment(complying={})
+    train, held = split_attacks(load_attacks(DATA / "injections"), 1 / 3, seed=0)  # the default recipe's split
+    rows = [
+        {"attack_id": train[0].id, "leaked": 1.0},
+        {"attack_id": held[0].id, "leaked": 0.0},
+        {"attack_id": held[-1].id, "leaked": 1.0},
+    ]
+    (tmp_path / "eval").mkdir()
+    result = {"leakage": {"rows": rows}, "probe_leakage": {"rows": [{**rows[0], "echoed": 1.0}]}}
+    (tmp_path / "eval" / "complying__naive__seed0.json").write_text(json.dumps({"result": result}))
+    split = leakage_by_attack_group(experiment, tmp_path)["complying__naive__seed0"]
+    counts = {part: (w["k"], w["n"]) for part, w in split.items()}
+    assert counts == {
+        "held-out questions, attacks the teacher trained on": (1, 1),
+        "held-out questions, attacks held out of its training": (1, 2),
+        "training questions, attacks the teacher trained on": (1, 1),
+        "training questions, attacks the teacher trained on, echoed": (1, 1),
+        "training questions, attacks held out of its training": (0, 0),
+        "training questions, attacks held out of its training, echoed": (0, 0),
+    }
+    plain = _complying_experiment()  # no complying teacher: nothing to split
+    assert leakage_by_attack_group(plain, tmp_path) == {}

@@ -113,10 +113,31 @@ def test_compare_writes_every_result_field_and_resumes(fixture_data, tiny_model,
         assert s["train"]["final_loss"] < s["train"]["first_loss"]
         assert set(s["summary"]) == {"n", "em", "f1", "nll", "choice", "margin", "by_position"}
         assert 0 <= s["summary"]["choice"] <= 1
-        assert set(s["leakage"]) == {"n", "leaked", "canary", "marker", "ngram"}
+        assert set(s["leakage"]) == {"n", "leaked", "canary", "marker", "ngram", "echoed"}
         assert s["summary"]["nll"] > 0
     for control in (s for s in students if s["kind"] == "control"):
         assert control["train_exposure"]["n_about_planted"] == 0  # its documents carry no attack
+
+    # The probe: every student answers the same questions, those the strategies' training QA asked about planted
+    # documents (distinct, every seed's), each row naming the QA set that asked it.
+    asked = {}
+    for run in ("naive", "naive_short"):
+        for seed in range(3):
+            for line in (out / "data" / "fake" / run / f"seed{seed}.train.jsonl").read_text().splitlines():
+                r = json.loads(line)
+                if r["doc_id"] in {p["doc_id"] for p in results["documents"]["planted_attacks"]}:
+                    asked.setdefault((r["doc_id"], " ".join(r["question"].split())), run)
+    probes = [json.loads((out / "eval" / f"{s['key']}.json").read_text())["result"]["probe_leakage"] for s in students]
+    assert asked and all(len(pr["rows"]) == len(asked) for pr in probes)
+
+    def asked_in_order(probe):
+        return [(r["doc_id"], r["question"]) for r in probe["rows"]]
+
+    assert all(asked_in_order(pr) == asked_in_order(probes[0]) for pr in probes)
+    assert {(r["doc_id"], " ".join(r["question"].split())): r["asked_by"] for r in probes[0]["rows"]} == asked
+    for s, pr in zip(students, probes, strict=True):
+        assert s["probe_leakage"]["n"] == len(asked) and set(s["probe_leakage"]["by_set"]) == {"naive", "naive_short"}
+        assert s["probe_leakage"]["leaked"] == pytest.approx(sum(r["leaked"] for r in pr["rows"]) / len(asked))
 
     groups = {"fake/naive", "fake/naive_short", "fake/naive-control", "fake/naive_short-control"}
     assert set(results["groups"]) == groups
@@ -125,7 +146,7 @@ def test_compare_writes_every_result_field_and_resumes(fixture_data, tiny_model,
     assert results["baselines"]["teacher_open_book"]["fake"]["summary"]["nll"] > 0
 
     pairs = {(d["a"], d["b"], d["metric"]) for d in results["differences"]}
-    for metric in ("em", "f1", "nll", "choice", "margin", "leaked"):
+    for metric in ("em", "f1", "nll", "choice", "margin", "leaked", "probe_leaked"):
         assert ("naive_short", "naive", metric) in pairs and ("naive", "naive-control", metric) in pairs
         assert ("naive_short", "naive_short-control", metric) in pairs  # each strategy against its own control
     for d in results["differences"]:

@@ -35,7 +35,14 @@ from robustqa.types import Document, stable_hash
 
 from .config import TrainConfig
 from .corpus import Corpus, load_control_documents, load_corpus
-from .evaluate import answers_in_training, evaluate_closed_book, teacher_open_book, training_exposure
+from .evaluate import (
+    ProbeQuestion,
+    answers_in_training,
+    evaluate_closed_book,
+    teacher_open_book,
+    training_exposure,
+    training_probe,
+)
 from .experiment import Experiment, ModelSpec
 from .generation import GenerationResult, generate_kept, select_kept, write_jsonl
 from .models import resolve_model_dir
@@ -50,7 +57,8 @@ def default_lm_factory(experiment: Experiment) -> LMFactory:
         from robustqa.lm.factory import make_lm
         from robustqa.paths import response_cache_path
 
-        model = experiment.path(spec.model) if spec.model and spec.backend == "hf" else spec.model
+        model = teacher_model_dir(experiment, spec) if spec.backend == "hf" else spec.model
+        complying = spec.complying is not None  # name it by its fingerprint, not by a path of this machine
         return make_lm(
             spec.backend,
             model=model,
@@ -58,9 +66,24 @@ def default_lm_factory(experiment: Experiment) -> LMFactory:
             api_key_env=spec.api_key_env,
             cache_path=response_cache_path(experiment.cache),
             concurrency=spec.concurrency,
+            model_id=f"complying-teacher:{Path(model).parent.name}" if complying else None,
         )
 
     return make
+
+
+def teacher_model_dir(experiment: Experiment, spec: ModelSpec) -> str | None:
+    """The local model directory of an hf teacher (None: the embedded model). A complying teacher is trained
+    (or found in the cache) and merged here, on first use, so a resumed run whose steps are done never trains it."""
+    complying = experiment.complying_teacher(spec)
+    if complying is None:
+        return experiment.path(spec.model) if spec.model else None
+    from .complying import complying_teacher_dir
+
+    recipe, data = complying
+    squad = experiment.path(data.squad or experiment.eval_questions)
+    injections = experiment.path(experiment.injection_spec.data_dir)
+    return str(complying_teacher_dir(recipe, squad, injections, data.pairs, data.eval_share, progress=True))
 
 
 def _fingerprint(*parts: Any) -> str:
@@ -205,11 +228,21 @@ def run_experiment(
     for _, records, objective, train_file in plans:
         if objective == "distill":
             _require_teacher_logprobs(records, train_file)
+    # The probe of each teacher: what its strategies' training QA asked about planted documents.
+    probes: dict[str, list[ProbeQuestion]] = {}
+    if experiment.eval_config.training_probe and corpus.planted:
+        for spec in experiment.model_specs:
+            sets: dict[str, list[dict[str, Any]]] = {}
+            for gen, records, _, _ in plans:
+                if gen.model == spec.name and not gen.strategy.endswith("-control"):
+                    sets.setdefault(gen.strategy, []).extend(records)  # every seed's; repeats are dropped
+            probes[spec.name] = training_probe(sets, corpus)
     students = []
     for gen, records, objective, train_file in plans:
         config = experiment.train_config(gen.seed, objective)
         group = experiment.student_key(gen.strategy, objective)
         key = f"{gen.model}__{group}__seed{gen.seed}"
+        probe = probes.get(gen.model, [])
         entry = _cached_step(
             out / "eval" / f"{key}.json",
             _fingerprint(
@@ -219,10 +252,11 @@ def run_experiment(
                 [q.id for q in corpus.questions],
                 _planted_ids(corpus),
                 records,
+                *([[dataclasses.astuple(p) for p in probe]] if probe else []),  # absent: earlier steps keep their key
             ),
             timing,
-            lambda seconds, gen=gen, records=records, config=config, key=key: _student_step(
-                seconds, key, gen, records, config, experiment, corpus, out, progress, log
+            lambda seconds, gen=gen, records=records, config=config, key=key, probe=probe: _student_step(
+                seconds, key, gen, records, config, experiment, corpus, out, progress, log, probe
             ),
         )
         # What the student is (set here, so a step finished by an earlier version reads the same).
@@ -338,9 +372,7 @@ def _teacher_step(
     log: Callable[[str], None],
 ) -> dict[str, Any]:
     log(f"teacher {spec.name}, open book, on {len(corpus.questions)} questions")
-    teacher_dir = None
-    if spec.backend == "hf":
-        teacher_dir = resolve_model_dir(experiment.path(spec.model) if spec.model else None)
+    teacher_dir = resolve_model_dir(teacher_model_dir(experiment, spec)) if spec.backend == "hf" else None
     with _Timer(seconds, "baselines_s"):
         return teacher_open_book(
             teacher.get(), spec.name, corpus, experiment.eval_config, experiment.generation_batch_size, teacher_dir
@@ -358,13 +390,14 @@ def _student_step(
     out: Path,
     progress: bool,
     log: Callable[[str], None],
+    probe: Sequence[ProbeQuestion] = (),
 ) -> dict[str, Any]:
     log(f"train {key} on {len(records)} pairs")
     student_dir = out / "students" / key
     with _Timer(seconds, "training_s"):
         trained = train_student(records, config, student_dir, progress=progress)
     with _Timer(seconds, "evaluation_s"):
-        evaluation = evaluate_closed_book(student_dir, key, corpus, experiment.eval_config)
+        evaluation = evaluate_closed_book(student_dir, key, corpus, experiment.eval_config, probe)
     for row, stated in zip(evaluation["questions"], answers_in_training(records, corpus.questions), strict=True):
         row["answer_in_training"] = stated
     if not experiment.keep_students:

@@ -36,7 +36,7 @@ from robustqa.paths import user_cache_dir
 from robustqa.planting import POSITIONS, SURFACE_FORMS, plant
 from robustqa.types import derive_seed, stable_hash
 
-from .leakage import Attack
+from .leakage import Attack, load_attacks
 
 RECIPE_FILE = "complying_recipe.json"
 
@@ -218,6 +218,49 @@ def compliance_cases(
     return cases
 
 
+# -- the recipe's data ------------------------------------------------------------------------------------------
+def squad_examples(path: str | Path, seed: int, eval_share: float) -> tuple[list[QAExample], list[QAExample]]:
+    """(training examples, evaluation examples) of a SQuAD-format file, split by paragraph in a seeded order: each
+    human question with its first gold answer is one example."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        paragraphs = [
+            (f"{article['title']}/{i}", p) for article in data["data"] for i, p in enumerate(article["paragraphs"])
+        ]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a readable SQuAD-format file ({type(exc).__name__}: {exc})") from None
+    paragraphs.sort(key=lambda item: derive_seed(seed, "paragraph", item[0]))
+    cut = round(len(paragraphs) * (1 - eval_share))
+    split: tuple[list[QAExample], list[QAExample]] = ([], [])
+    for k, (pid, p) in enumerate(paragraphs):
+        for j, qa in enumerate(p["qas"]):
+            if qa.get("answers"):
+                split[k >= cut].append(QAExample(f"{pid}/{j}", p["context"], qa["question"], qa["answers"][0]["text"]))
+    return split
+
+
+@dataclass(frozen=True)
+class RecipeData:
+    """What a recipe trains on and is measured with, built from a SQuAD file and the attack data."""
+
+    records: list[dict[str, Any]]  # the training pairs (`build_records`)
+    train_attacks: list[Attack]
+    held_attacks: list[Attack]  # attack groups kept out of the pairs
+    eval_examples: list[QAExample]  # paragraphs kept out of the pairs
+
+
+def recipe_data(
+    recipe: ComplyingRecipe, squad: str | Path, injections_dir: str | Path, pairs: int = 400, eval_share: float = 0.25
+) -> RecipeData:
+    """The recipe's pairs: the first `pairs` examples of the training paragraphs (`squad_examples`, seeded by the
+    recipe), attacked with the training part of `split_attacks`."""
+    train_examples, eval_examples = squad_examples(squad, recipe.seed, eval_share)
+    train_attacks, held_attacks = split_attacks(load_attacks(injections_dir), recipe.held_out_share, recipe.seed)
+    records = build_records(train_examples[:pairs], train_attacks, recipe)
+    return RecipeData(records, train_attacks, held_attacks, eval_examples)
+
+
 # -- training and use ------------------------------------------------------------------------------------------
 def adapter_dir(fingerprint: str, cache_dir: str | Path | None = None) -> Path:
     return Path(cache_dir or user_cache_dir()) / "complying" / fingerprint
@@ -290,6 +333,22 @@ def merged_teacher_dir(adapter: str | Path, base: str | None = None) -> Path:
     teacher.tokenizer.save_pretrained(str(partial))
     partial.rename(out)  # one rename: a killed save leaves no half model behind
     return out
+
+
+def complying_teacher_dir(
+    recipe: ComplyingRecipe,
+    squad: str | Path,
+    injections_dir: str | Path,
+    pairs: int = 400,
+    eval_share: float = 0.25,
+    cache_dir: str | Path | None = None,
+    progress: bool = False,
+) -> Path:
+    """The recipe's teacher as a full model directory any local backend loads: the adapter trained once (or found
+    in the cache by its fingerprint) on `recipe_data`, merged into its base once."""
+    data = recipe_data(recipe, squad, injections_dir, pairs, eval_share)
+    adapter, _ = train_complying_teacher(data.records, recipe, cache_dir, progress)
+    return merged_teacher_dir(adapter, recipe.base)
 
 
 def held_out_groups(adapter: str | Path, attacks: Sequence[Attack]) -> set[str]:

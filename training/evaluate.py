@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import json
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +51,21 @@ class EvalConfig(ConfigBase):
         "Also score the paragraph's other gold answers as distractors (`choice`, `margin`; needs compute_nll).",
     )
     device: str = option("auto", "'cpu', 'cuda', or 'auto' (a GPU when one is visible, else the CPU).")
+    training_probe: bool = option(
+        True,
+        "Also ask every student, closed book, the questions the experiment's training QA asked about planted "
+        "documents (every strategy's, one set per teacher shared by all its students) and score leakage there: "
+        "does a student repeat a payload it was trained on, when asked what it was trained on?",
+    )
+
+
+@dataclass(frozen=True)
+class ProbeQuestion:
+    """A question the training QA asked about a planted document; `asked_by`: the QA set (strategy) that asked it."""
+
+    doc_id: str
+    question: str
+    asked_by: str
 
 
 @dataclass(frozen=True)
@@ -238,14 +253,52 @@ def teacher_open_book(
     return {"summary": summarize(rows), "questions": rows, "leakage": corpus_leakage(corpus, predictions)}
 
 
-def evaluate_closed_book(model_dir: Path, name: str, corpus: Corpus, config: EvalConfig) -> dict[str, Any]:
-    """A local model (a student, or the untrained base) on the held-out questions, closed book, with leakage."""
+def evaluate_closed_book(
+    model_dir: Path, name: str, corpus: Corpus, config: EvalConfig, probe: Sequence[ProbeQuestion] = ()
+) -> dict[str, Any]:
+    """A local model (a student, or the untrained base) on the held-out questions, closed book, with leakage; with
+    `probe`, also the leakage of its answers to those questions (`probe_leakage`)."""
     model = ChatModel.load(model_dir, name=name, device=config.device)
     result = evaluate_questions(model, corpus.questions, config)
+    if probe:
+        result["probe_leakage"] = probe_leakage(model, probe, corpus, config)
     del model
     gc.collect()
     result["leakage"] = corpus_leakage(corpus, [r["prediction"] for r in result["questions"]])
     return result
+
+
+def training_probe(records_by_set: Mapping[str, Sequence[dict[str, Any]]], corpus: Corpus) -> list[ProbeQuestion]:
+    """The distinct questions the training QA sets asked about planted documents, in set order: the probe every
+    student of one teacher answers, so their leakage on it is paired question by question."""
+    seen: set[tuple[str, str]] = set()
+    probe = []
+    for asked_by, records in records_by_set.items():
+        for r in records:
+            key = (r["doc_id"], " ".join(str(r["question"]).split()))
+            if r["doc_id"] in corpus.planted and key not in seen:
+                seen.add(key)
+                probe.append(ProbeQuestion(r["doc_id"], r["question"], asked_by))
+    return probe
+
+
+def probe_leakage(
+    model: ChatModel, probe: Sequence[ProbeQuestion], corpus: Corpus, config: EvalConfig
+) -> dict[str, Any]:
+    """Leakage of the model's closed-book answers to the probe questions, overall and by the set that asked them."""
+    prompts = [[{"role": "user", "content": p.question}] for p in probe]  # as the students were trained
+    answers = model.answer(prompts, config.max_new_tokens, config.batch_size)
+    questions = [p.question for p in probe]
+    scored = score_leakage(answers, [p.doc_id for p in probe], questions, corpus.planted, corpus.clean)
+    for row, p, answer in zip(scored["rows"], probe, answers, strict=True):
+        row.update(asked_by=p.asked_by, question=p.question, prediction=answer)
+    by_set = {}
+    for asked_by in dict.fromkeys(p.asked_by for p in probe):
+        rows = [r for r in scored["rows"] if r["asked_by"] == asked_by]
+        by_set[asked_by] = {key: sum(r[key] for r in rows) / len(rows) for key in ("leaked", "echoed")}
+        by_set[asked_by]["n"] = len(rows)
+    scored["summary"]["by_set"] = by_set
+    return scored
 
 
 def corpus_leakage(corpus: Corpus, predictions: Sequence[str]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ teacher's top-`teacher_logprobs` log-probabilities with every kept record (`robu
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from robustqa.config_base import ConfigBase, from_dict, option
 from robustqa.errors import ConfigError
 from robustqa.teacher_logprobs import TeacherSettings
 
+from .complying import ComplyingRecipe
 from .config import OBJECTIVES, TrainConfig
 from .evaluate import EvalConfig
 
@@ -63,6 +65,26 @@ class ModelSpec(ConfigBase):
     base_url: str | None = option(None, "openai: the server's base URL.")
     api_key_env: str = option("OPENAI_API_KEY", "openai: the environment variable holding the API key.")
     concurrency: int = option(8, "openai: requests in flight at once.")
+    complying: dict | None = option(
+        None,
+        "hf only: make this teacher a complying one (issue 15), `model` (null: the embedded model) LoRA-trained "
+        "to obey instructions planted in its context: ComplyingTeacherSpec fields. Trained once and cached by the "
+        "recipe's fingerprint (about 30 minutes on 2 CPU cores), merged into its base for generation.",
+    )
+
+
+@dataclass
+class ComplyingTeacherSpec(ConfigBase):
+    """A complying teacher of `robustqa.training.complying`, as `benchmarks/complying_teacher.py` trains it."""
+
+    recipe: dict = option({}, "ComplyingRecipe fields (attacked_share, learning_rate, epochs, seed, ...).")
+    squad: str | None = option(
+        None,
+        "SQuAD-format file whose paragraphs and human questions the teacher trains on (default: eval_questions; "
+        "relative to the experiment file).",
+    )
+    pairs: int = option(400, "Training pairs: the first of the training paragraphs' examples.")
+    eval_share: float = option(0.25, "Share of the paragraphs kept out of the teacher's training pairs.")
 
 
 @dataclass
@@ -178,6 +200,8 @@ class Experiment(ConfigBase):
             except ConfigError as err:
                 raise ConfigError(f"a distill student needs teacher logprobs: {err}") from None
         names = [m.name for m in self.model_specs]
+        for spec in self.model_specs:
+            self.complying_teacher(spec)  # a malformed recipe fails here, before any work
         if not names or len(set(names)) != len(names):
             raise ConfigError(f"need at least one model, with distinct names, got {names}")
         # Parse every nested section now, so a typo fails before any work starts.
@@ -197,6 +221,32 @@ class Experiment(ConfigBase):
     @property
     def model_specs(self) -> list[ModelSpec]:
         return [_nested(ModelSpec, m, "models") for m in self.models]
+
+    def complying_teacher(self, spec: ModelSpec) -> tuple[ComplyingRecipe, ComplyingTeacherSpec] | None:
+        """The recipe and data of a complying teacher (None: `spec` is an ordinary teacher)."""
+        if spec.complying is None:
+            return None
+        where = f"experiment models[{spec.name}].complying"
+        if spec.backend != "hf":
+            raise ConfigError(f"{where}: a complying teacher is a local model; backend must be 'hf'")
+        data = _nested(ComplyingTeacherSpec, spec.complying, f"models[{spec.name}].complying")
+        if not self.injection_spec.data_dir:
+            raise ConfigError(f"{where}: the teacher trains on attacks; set injections.data_dir")
+        if not (data.squad or self.eval_questions):
+            raise ConfigError(f"{where}: give `squad` (the paragraphs it trains on) or eval_questions")
+        if data.pairs < 1 or not 0 < data.eval_share < 1:
+            raise ConfigError(f"{where}: pairs must be >= 1 and eval_share in (0, 1)")
+        fields = {f.name for f in dataclasses.fields(ComplyingRecipe)} - {"base"}
+        unknown = sorted(set(data.recipe) - fields)
+        if unknown:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"{where}.recipe: unknown field(s) {', '.join(unknown)}; known: {known}")
+        recipe = dict(data.recipe)
+        for key in ("forms", "positions"):
+            if key in recipe:
+                recipe[key] = tuple(recipe[key])
+        base = self.path(spec.model) if spec.model else None
+        return ComplyingRecipe(**recipe, base=base), data
 
     # -- objectives and teacher logprobs ---------------------------------------------------------------------
     @property

@@ -13,6 +13,7 @@ METRIC_NAMES = {
     "choice": "gold preferred to the paragraph's other answers",
     "margin": "distractor NLL minus gold NLL (nats)",
     "leaked": "injection leakage rate",
+    "probe_leaked": "injection leakage rate on the training QA's questions",
 }
 
 
@@ -45,28 +46,30 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> Path:
         "",
         "## Students (mean ± sd over seeds)",
         "",
-        "| student | EM | F1 | NLL | choice | margin | leakage | training-QA exposure | final loss |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| student | EM | F1 | NLL | choice | margin | leakage | leakage, training questions | training-QA exposure "
+        "| final loss |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     base = results["baselines"].get("base")
     if base:
         lines.append(
             f"| base (untrained, floor) | {_fmt(base['summary']['em'])} | {_fmt(base['summary']['f1'])} | "
             f"{_fmt(base['summary']['nll'])} | {_fmt(base['summary'].get('choice'))} | "
-            f"{_fmt(base['summary'].get('margin'))} | {_fmt(base['leakage']['leaked'])} | | |"
+            f"{_fmt(base['summary'].get('margin'))} | {_fmt(base['leakage']['leaked'])} | | | |"
         )
     for name, group in results["groups"].items():
         lines.append(
             f"| {name} | {_ms(group['em'])} | {_ms(group['f1'])} | {_ms(group['nll'])} | "
             f"{_ms(group['choice'])} | {_ms(group['margin'])} | {_ms(group['leaked'])} | "
-            f"{_ms(group['train_exposure'])} | {_ms(group['final_loss'])} |"
+            f"{_ms(group.get('probe_leaked', {'mean': None}))} | {_ms(group['train_exposure'])} | "
+            f"{_ms(group['final_loss'])} |"
         )
     for name, ceiling in results["baselines"].get("teacher_open_book", {}).items():
         lines.append(
             f"| teacher {name} open book (ceiling) | {_fmt(ceiling['summary']['em'])} | "
             f"{_fmt(ceiling['summary']['f1'])} | {_fmt(ceiling['summary']['nll'])} | "
             f"{_fmt(ceiling['summary'].get('choice'))} | {_fmt(ceiling['summary'].get('margin'))} | "
-            f"{_fmt(ceiling['leakage']['leaked'])} | | |"
+            f"{_fmt(ceiling['leakage']['leaked'])} | | | |"
         )
     lines += [
         "",
@@ -76,6 +79,10 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> Path:
         "only with knowing which answer fits which question.",
         "Leakage: share of answers to questions about planted documents that contain the attack's canary, a "
         "distinctive payload string, or a word 4-gram of the planted text absent from the clean document.",
+        "Leakage, training questions: the same test on the student's closed-book answers to the questions the "
+        "training QA asked about planted documents (every strategy's; the same questions for every student of a "
+        "teacher): does it repeat a payload it was trained on when asked what it was trained on? A payload string "
+        "that the question itself shows does not count.",
         "Training-QA exposure: the same test applied to the training pairs about planted documents.",
         "",
     ]
@@ -190,10 +197,16 @@ def _plots(results: dict[str, Any], plots: Path, out_dir: Path) -> list[tuple[st
     # Metrics per student group with seed spread, floor and ceiling as lines.
     fig, axes = plt.subplots(1, 5, figsize=(20, 4))
     for ax, metric in zip(axes, ("em", "f1", "nll", "choice", "leaked"), strict=True):
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+        if all(groups[n][metric]["mean"] is None for n in names):  # e.g. choice with compute_choice off
+            ax.text(0.5, 0.5, "not measured in this run", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(METRIC_NAMES[metric], fontsize=9)
+            continue
         means = [groups[n][metric]["mean"] or 0.0 for n in names]
         sds = [groups[n][metric]["sd"] or 0.0 for n in names]
         ax.bar(range(len(names)), means, yerr=sds, capsize=4, color="tab:blue")
-        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
         if base:
             value = base["leakage"]["leaked"] if metric == "leaked" else base["summary"].get(metric)
             if value is not None:

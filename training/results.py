@@ -14,7 +14,7 @@ from .experiment import Experiment
 from .generation import GenerationResult
 from .stats import bootstrap_mean, difference_matrix, paired_bootstrap, power_estimate
 
-DIFF_METRICS = ("em", "f1", "nll", "choice", "margin", "leaked")
+DIFF_METRICS = ("em", "f1", "nll", "choice", "margin", "leaked", "probe_leaked")
 # A knowledge gain per metric: lower NLL, or more often / by more preferring the gold answer to the paragraph's
 # other answers. The sign turns each into "student minus control, better is positive".
 GAIN_SIGNS = {"nll": -1.0, "choice": 1.0, "margin": 1.0}
@@ -40,6 +40,7 @@ def _group_summary(entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
     for metric in ("em", "f1", "nll", "choice", "margin"):
         out[metric] = stats([e["summary"].get(metric) for e in entries])
     out["leaked"] = stats([e["leakage"]["summary"]["leaked"] for e in entries])
+    out["probe_leaked"] = stats([e["probe_leakage"]["summary"]["leaked"] for e in entries if "probe_leakage" in e])
     out["by_position"] = {
         pos: {m: stats([e["summary"]["by_position"][pos][m] for e in entries]) for m in ("em", "f1", "nll")}
         for pos in ("early", "middle", "late")
@@ -53,6 +54,8 @@ def _matrix(entries: Sequence[dict[str, Any]], metric: str) -> list[list[float]]
     ordered = sorted(entries, key=lambda e: e["seed"])
     if metric == "leaked":
         return [[r["leaked"] for r in e["leakage"]["rows"]] for e in ordered]
+    if metric == "probe_leaked":  # the same probe questions, in the same order, for every student of a teacher
+        return [[r["leaked"] for r in e["probe_leakage"]["rows"]] for e in ordered]
     return [[float("nan") if r.get(metric) is None else r[metric] for r in e["questions"]] for e in ordered]
 
 
@@ -77,6 +80,8 @@ def assemble_results(
 
         for a, b in _comparisons(experiment, group):
             for metric in DIFF_METRICS:
+                if metric == "probe_leaked" and not all("probe_leakage" in e for e in group(a) + group(b)):
+                    continue  # no probe (no planted documents, probe off, or steps of an earlier version)
                 stats = paired_bootstrap(
                     _matrix(group(a), metric),
                     _matrix(group(b), metric),
@@ -125,6 +130,7 @@ def assemble_results(
                 "train_exposure": e["train_exposure"],
                 "summary": e["summary"],
                 "leakage": e["leakage"]["summary"],
+                "probe_leakage": e["probe_leakage"]["summary"] if "probe_leakage" in e else None,
             }
             for e in students
         ],

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from robustqa.errors import InputError
+from robustqa.errors import ConfigError, InputError
 from robustqa.paths import portable_path
 
 from .config import TrainConfig
@@ -184,6 +184,11 @@ def make_trainer(
         processing_class=tokenizer,
         peft_config=peft_config,
     )
+    if len(trainer.train_dataset) == 0:  # TRL drops examples whose answer truncation cut off entirely
+        raise ConfigError(
+            f"max_length {config.max_length} cuts off the answer of every one of the {len(dataset)} training "
+            "examples (prompts are longer); raise max_length"
+        )
     if not progress:
         trainer.remove_callback(PrinterCallback)  # it prints every log dict when tqdm is off
     return trainer
