@@ -12,8 +12,7 @@ import re
 import string
 from collections import Counter
 from collections.abc import Sequence
-
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+from functools import cache
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _REMOVE_PUNCTUATION = str.maketrans("", "", string.punctuation)
@@ -50,9 +49,19 @@ def token_f1(prediction: str, reference: str) -> float:
     return overlap_f1(tokens(prediction), tokens(reference))
 
 
+@cache
+def stop_words() -> frozenset[str]:
+    """scikit-learn's English stop words, imported on first use: importing sklearn costs about 1.3 s, which every
+    CLI call would pay, most of them (errors, merge, export) without ever comparing a word."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS)
+
+
 def content_tokens(text: str) -> list[str]:
     """Normalised tokens without stop words: what an answer claims, not how it is phrased."""
-    return [t for t in tokens(text) if t not in ENGLISH_STOP_WORDS]
+    stop = stop_words()
+    return [t for t in tokens(text) if t not in stop]
 
 
 def share_in(claimed: list[str], evidence: str) -> float:

@@ -49,3 +49,12 @@ def test_no_code_imports_the_bare_names():
                     if n.split(".")[0] in {"strategies", "training"}:
                         offenders.append(f"{path.relative_to(REPO)}:{node.lineno}: {n}")
     assert offenders == []
+
+
+def test_the_cli_starts_without_the_heavy_libraries():
+    # Every call pays the CLI's imports: errors, merge and export must not wait for scikit-learn or torch
+    # (sklearn alone took 1.3 s of a 1.9 s start); the code that needs them imports them on first use.
+    heavy = "('sklearn', 'torch', 'transformers')"
+    code = f"import sys, robustqa.cli; print(sorted(m for m in {heavy} if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]", proc.stdout
