@@ -17,8 +17,7 @@ import random
 import re
 from collections import Counter
 
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
+from robustqa.text_match import stop_words
 from robustqa.types import AnswerSpan, Span
 
 from .text_match import normalize
@@ -150,7 +149,7 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def _has_content(piece: str) -> bool:
-    return any(t not in ENGLISH_STOP_WORDS for t in normalize(piece).split())
+    return any(t not in stop_words() for t in normalize(piece).split())
 
 
 def _name_runs(text: str) -> list[tuple[int, int]]:
@@ -197,7 +196,7 @@ _SENTENCE_OPENERS = {
 
 def _opens_sentence_only(word: str) -> bool:
     low = word.lower()
-    return low in ENGLISH_STOP_WORDS or low in _SENTENCE_OPENERS or (low.endswith("ly") and len(low) > 4)
+    return low in stop_words() or low in _SENTENCE_OPENERS or (low.endswith("ly") and len(low) > 4)
 
 
 def _first_word_start(text: str) -> int:
@@ -212,10 +211,10 @@ def _content_runs(text: str, max_words: int = 6) -> list[tuple[int, int]]:
     for k, m in enumerate(words):
         gap = text[words[k - 1].end() : m.start()] if k else ""
         breaks = bool(re.search(r"[,;:()\"“”.!?]", gap))
-        if normalize(m.group()) in ENGLISH_STOP_WORDS or not normalize(m.group()) or breaks:
+        if normalize(m.group()) in stop_words() or not normalize(m.group()) or breaks:
             if run:
                 out.append(run)
-            run = [] if normalize(m.group()) in ENGLISH_STOP_WORDS or not normalize(m.group()) else [m]
+            run = [] if normalize(m.group()) in stop_words() or not normalize(m.group()) else [m]
             continue
         run.append(m)
     if run:

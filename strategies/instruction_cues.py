@@ -27,7 +27,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+from robustqa.text_match import stop_words
 
 _I = re.I
 
@@ -115,7 +115,7 @@ URL = re.compile(
 _STOP_WORD_VERBS = set(
     "bill call cry describe detail empty fill find fire get give go keep move name put see show take".split()
 )
-_FUNCTION_WORDS = (set(ENGLISH_STOP_WORDS) - _STOP_WORD_VERBS) | set(
+_FUNCTION_WORDS = (set(stop_words()) - _STOP_WORD_VERBS) | set(
     "despite unlike following given today yesterday tomorrow yes no oh ok okay well like including according "
     "regarding concerning considering during toward towards upon within without via per plus minus versus "
     "vs thus hence meanwhile moreover furthermore however nevertheless nonetheless instead indeed "

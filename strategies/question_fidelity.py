@@ -22,9 +22,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 from nltk.stem import PorterStemmer
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from robustqa.text_match import tokens
+from robustqa.text_match import stop_words, tokens
 from robustqa.types import AnswerSpan, Span
 
 _STEMMER = PorterStemmer()
@@ -75,7 +74,7 @@ _GENERIC = frozenset(_stem(w) for w in GENERIC_WORDS)
 
 def content_stems(text: str) -> list[str]:
     """Stems of the content words of `text`, in order."""
-    return [_stem(t) for t in tokens(text) if t not in ENGLISH_STOP_WORDS]
+    return [_stem(t) for t in tokens(text) if t not in stop_words()]
 
 
 def novel_words(question: str, sentence: str) -> list[str]:

@@ -20,11 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer, TfidfTransformer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
 from robustqa.doc_ids import unique_documents
 from robustqa.errors import InputError
 from robustqa.segment import sentences
+from robustqa.text_match import stop_words
 from robustqa.types import Document, stripped_text_hash
 
 from .boilerplate import BoilerplateProvider, sentence_fractions
@@ -102,7 +103,7 @@ class CorpusIndex:
         return [self.sentence_text(s) for s in range(self.n_sentences)]
 
     def _vectorise(self, texts: list[str], retrieval_max_df: float) -> None:
-        self.counter = CountVectorizer(stop_words=sorted(ENGLISH_STOP_WORDS), dtype=np.float32)
+        self.counter = CountVectorizer(stop_words=sorted(stop_words()), dtype=np.float32)
         try:
             counts = self.counter.fit_transform(texts).tocsr()
         except ValueError:
