@@ -93,7 +93,7 @@ def leakage_by_attack_group(experiment, out: Path) -> dict:
     group (BIPIA category, spikee payload) or its recipe held the group out, on the held-out questions and on the
     training-question probe, with Wilson intervals. Empty without a complying teacher."""
     from _common import wilson
-    from robustqa.training.complying import attack_group, split_attacks
+    from robustqa.training.complying import attack_group, held_out_group_names
     from robustqa.training.leakage import load_attacks
 
     split = {}
@@ -104,8 +104,7 @@ def leakage_by_attack_group(experiment, out: Path) -> dict:
             continue
         recipe, _ = complying
         attacks = attacks or load_attacks(experiment.path(experiment.injection_spec.data_dir))
-        _, held = split_attacks(attacks, recipe.held_out_share, recipe.seed)
-        held_groups = {attack_group(a) for a in held}
+        held_groups = held_out_group_names(attacks, recipe.held_out_share, recipe.seed)
         group_of = {a.id: attack_group(a) for a in attacks}
         for path in sorted((out / "eval").glob(f"{spec.name}__*.json")) + [out / "eval" / f"teacher-{spec.name}.json"]:
             if not path.exists():

@@ -359,7 +359,12 @@ def held_out_groups(adapter: str | Path, attacks: Sequence[Attack]) -> set[str]:
         recipe = json.loads(path.read_text(encoding="utf-8"))["recipe"]
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"{path}: not a complying teacher's recipe ({exc})") from None
-    _, held = split_attacks(attacks, recipe["held_out_share"], recipe["seed"])
+    return held_out_group_names(attacks, recipe["held_out_share"], recipe["seed"])
+
+
+def held_out_group_names(attacks: Sequence[Attack], held_out_share: float, seed: int) -> set[str]:
+    """The attack groups a recipe with this share and seed keeps out of its training pairs (`split_attacks`)."""
+    _, held = split_attacks(attacks, held_out_share, seed)
     return {attack_group(a) for a in held}
 
 
