@@ -58,27 +58,42 @@ def throughput(lm: LM, requests: list[ChatRequest], batches: tuple[int, ...] = (
 
 
 class RecordingEngine:
-    """Stands in for the backend's CTranslate2 engine: forwards every call and records it (with its time)."""
+    """Stands in for the backend's CTranslate2 engine: forwards every call and records it.
 
-    def __init__(self, inner: Any, seed: int | None, log: list[dict[str, Any]]) -> None:
-        self._inner, self._seed, self._log = inner, seed, log
+    The backend submits a batch's jobs asynchronously and then awaits them, so the calls are recorded in rounds:
+    a round is the calls submitted before the backend awaits any of them, and its engine time runs from its first
+    submission to the last result it waited for. A synchronous call is a round of its own."""
+
+    def __init__(
+        self, inner: Any, seed: int | None, log: list[dict[str, Any]], state: dict[str, Any], shard: tuple[int, int]
+    ) -> None:
+        self._inner, self._seed, self._log, self._state, self._shard = inner, seed, log, state, shard
 
     def _call(self, method: str, args: tuple, kwargs: dict) -> Any:
-        t = time.perf_counter()
+        state = self._state
+        is_async = bool(kwargs.get("asynchronous"))
+        if state["awaited"] or not is_async:
+            state["round"] += 1
+            state["awaited"] = False
+        entry: dict[str, Any] = {
+            "method": method,
+            "args": args,
+            "kwargs": kwargs,
+            "seed": self._seed,
+            "shard": self._shard,  # (this engine, of how many seeded engines); (0, 1) for the pool
+            "round": state["round"],
+            "submitted": time.perf_counter(),
+        }
+        self._log.append(entry)
         out = getattr(self._inner, method)(*args, **kwargs)
-        seconds = time.perf_counter() - t
-        sequences = [[list(s) for s in r.sequences_ids] for r in out] if method == "generate_batch" else None
-        self._log.append(
-            {
-                "method": method,
-                "args": args,
-                "kwargs": kwargs,
-                "seed": self._seed,
-                "seconds": seconds,
-                "seqs": sequences,
-            }
-        )
-        return out
+        if not is_async:
+            entry["finished"] = time.perf_counter()
+            state["awaited"] = True
+            if method == "generate_batch":
+                entry["seqs"] = [[list(s) for s in r.sequences_ids] for r in out]
+            return out
+        entry["seqs"] = [None] * len(out) if method == "generate_batch" else None
+        return [_RecordedFuture(f, entry, k, state) for k, f in enumerate(out)]
 
     def generate_batch(self, *args: Any, **kwargs: Any) -> Any:
         return self._call("generate_batch", args, kwargs)
@@ -90,49 +105,80 @@ class RecordingEngine:
         return self._call("forward_batch", args, kwargs)
 
 
+class _RecordedFuture:
+    """One asynchronous result; awaiting it closes the round and records when it came back (and its tokens)."""
+
+    def __init__(self, inner: Any, entry: dict[str, Any], index: int, state: dict[str, Any]) -> None:
+        self._inner, self._entry, self._index, self._state = inner, entry, index, state
+
+    def result(self) -> Any:
+        res = self._inner.result()
+        self._state["awaited"] = True
+        self._entry["finished"] = max(self._entry.get("finished", 0.0), time.perf_counter())
+        if self._entry["seqs"] is not None:
+            self._entry["seqs"][self._index] = [list(s) for s in res.sequences_ids]
+        return res
+
+
 def record_engine_calls(lm: CT2LM) -> list[dict[str, Any]]:
-    """Wrap every engine `lm` creates from now on in a RecordingEngine; returns the (growing) call log."""
+    """Wrap the backend's engines (the worker pool, and every seeded engine it creates from now on) in
+    RecordingEngines; returns the (growing) call log."""
     log: list[dict[str, Any]] = []
+    state: dict[str, Any] = {"round": 0, "awaited": True}
     lm.load()
-    lm._engine = RecordingEngine(lm._engine, None, log)
-    original = lm._new_engine
+    lm._engine = RecordingEngine(lm._engine, None, log, state, (0, 1))
+    original = lm._seeded_engines
 
-    def new_engine(seed: int | None = None) -> Any:
-        lm._engine = RecordingEngine(original(seed), seed, log)
-        return lm._engine
+    def seeded_engines(seed: int, jobs: int) -> list[Any]:
+        engines = original(seed, jobs)
+        lm._seeded = [RecordingEngine(e, seed, log, state, (k, len(engines))) for k, e in enumerate(engines)]
+        return lm._seeded
 
-    lm._new_engine = new_engine  # type: ignore[method-assign]
+    lm._seeded_engines = seeded_engines  # type: ignore[method-assign]
     return log
 
 
+def _rounds(log: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    rounds: dict[int, list[dict[str, Any]]] = {}
+    for call in log:
+        rounds.setdefault(call["round"], []).append(call)
+    return [rounds[k] for k in sorted(rounds)]
+
+
 def replay(lm: CT2LM, log: list[dict[str, Any]]) -> dict[str, Any]:
-    """The recorded calls, back to back on a bare engine; only the calls themselves are timed."""
+    """The recorded rounds, back to back on bare engines of the backend's layout (the worker pool; for a seeded
+    round, fresh seeded engines made the backend's way); each round's calls are submitted together and awaited
+    together, as the backend does. Only the rounds themselves are timed."""
     import ctranslate2
 
-    def fresh(seed: int | None) -> Any:
-        if seed is not None:
-            ctranslate2.set_random_seed(seed)
-        return ctranslate2.Generator(
-            str(lm.ct2_dir), device="cpu", compute_type=lm.compute_type, intra_threads=lm._threads()
-        )
-
-    engine = fresh(None)
-    seconds, tokens, run_tokens, differing = 0.0, 0, 0, 0
-    for call in log:
-        if call["seed"] is not None and call["method"] == "generate_batch":
-            engine = fresh(call["seed"])  # not timed: the bare engine needs the same seeding to draw the same tokens
+    workers, threads = lm.worker_layout()
+    pool = ctranslate2.Generator(
+        str(lm.ct2_dir), device="cpu", compute_type=lm.compute_type, inter_threads=workers, intra_threads=threads
+    )
+    seconds, tokens, run_tokens, differing, in_run = 0.0, 0, 0, 0, 0.0
+    for calls in _rounds(log):
+        seed, (_, shards) = calls[0]["seed"], calls[0]["shard"]
+        # not timed: a seeded round needs the same seeding to draw the same tokens
+        seeded = CT2LM._seeded_engines(lm, seed, shards) if seed is not None else []
+        in_run += max(c.get("finished", c["submitted"]) for c in calls) - min(c["submitted"] for c in calls)
         t = time.perf_counter()
-        out = getattr(engine, call["method"])(*call["args"], **call["kwargs"])
+        submitted = [
+            getattr(seeded[c["shard"][0]] if seeded else pool, c["method"])(*c["args"], **c["kwargs"]) for c in calls
+        ]
+        outs = [[f.result() for f in out] if c["kwargs"].get("asynchronous") else out
+                for c, out in zip(calls, submitted, strict=True)]  # fmt: skip
         seconds += time.perf_counter() - t
-        if call["method"] == "generate_batch":
-            seqs = [[list(s) for s in r.sequences_ids] for r in out]
-            tokens += sum(len(s) for r in seqs for s in r)
-            run_tokens += sum(len(s) for r in call["seqs"] for s in r)
-            differing += seqs != call["seqs"]
+        for call, out in zip(calls, outs, strict=True):
+            if call["method"] == "generate_batch":
+                seqs = [[list(s) for s in r.sequences_ids] for r in out]
+                tokens += sum(len(s) for r in seqs for s in r)
+                run_tokens += sum(len(s) for r in call["seqs"] for s in r)
+                differing += seqs != call["seqs"]
     return {
         "calls": len(log),
+        "rounds": len(_rounds(log)),
         "seconds": round(seconds, 2),
-        "in_run_engine_seconds": round(sum(c["seconds"] for c in log), 2),
+        "in_run_engine_seconds": round(in_run, 2),
         "generated_tokens": tokens,
         "run_generated_tokens": run_tokens,
         "calls_with_other_tokens": differing,  # 0: the replay drew exactly the run's tokens
@@ -179,8 +225,8 @@ def end_to_end(
             limit = replay(lm, log)
             row["limit"] = limit
             row["cost_over_limit"] = round(s.seconds / limit["seconds"] - 1, 4) if limit["seconds"] else None
-            del lm._new_engine  # the class method again
-            lm._engine = None
+            del lm._seeded_engines  # the class method again
+            lm._engine, lm._seeded = None, []
         rows.append(row)
     lm.close()
     return rows

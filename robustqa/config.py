@@ -63,7 +63,12 @@ class GenerateConfig(ConfigBase):
     batch_size: int = _f(16, "Work items handed to the strategy (and so to the LM backend) at once.")
     shard: str | None = _f(None, "'I/N': run only the I-th of N deterministic partitions of the work (0-based).")
     write_rejected: bool = _f(True, "Write rejected pairs, with their decisions, to OUT.rejected.jsonl.")
-    backend: str = _f("hf", "LM backend: 'hf' (local transformers) or 'openai' (any OpenAI-compatible server).")
+    backend: str = _f(
+        "auto",
+        "LM backend: 'auto' (the embedded model on CTranslate2 in float32 when ctranslate2 is installed, else "
+        "transformers), 'hf' (local transformers), 'ct2' (local CTranslate2, int8) or 'openai' (any "
+        "OpenAI-compatible server).",
+    )
     model: str | None = _f(
         None,
         "hf: a local model directory (default: the embedded SmolLM2-135M-Instruct); openai: the served model name.",

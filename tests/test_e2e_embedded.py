@@ -7,6 +7,8 @@ import json
 import pytest
 from test_cli import run_cli
 
+from robustqa.lm.factory import make_lm
+
 
 @pytest.mark.slow
 def test_generate_naive_with_the_embedded_model(tmp_path, xquad_paragraphs):
@@ -38,9 +40,12 @@ def test_generate_naive_with_the_embedded_model(tmp_path, xquad_paragraphs):
     rejected_file = tmp_path / "qa.rejected.jsonl"
     rejected = [json.loads(x) for x in rejected_file.read_text(encoding="utf-8").splitlines()]
     rows = kept + rejected
+    # `auto`: CTranslate2 in float32 where ctranslate2 is installed, else transformers.
+    default_model = make_lm("auto").model_id
+    assert default_model in ("SmolLM2-135M-Instruct@ct2-float32", "SmolLM2-135M-Instruct")
     assert len(rows) == 3
     for row in rows:
-        assert row["model"] == "SmolLM2-135M-Instruct"
+        assert row["model"] == default_model  # the default backend's name for the embedded model
         assert row["strategy"] == "naive" and row["seed"] == 7 and row["fingerprint"]
         assert row["target"] is None
         assert 0 <= row["context"]["start"] < row["context"]["end"] <= len(text)

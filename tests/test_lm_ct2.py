@@ -192,6 +192,96 @@ def test_length_groups_change_no_output(tiny_lm_dir, ct2_cache, monkeypatch):  #
         ct2_mod.CT2LM(tiny_lm_dir, pad_tolerance=-1)
 
 
+class _Order:
+    """Spy on an engine: logs each submission and each awaited result, in the order they happen."""
+
+    def __init__(self, inner, events):
+        self._inner, self._events = inner, events
+
+    def _wrap(self, method, args, kwargs):
+        out = getattr(self._inner, method)(*args, **kwargs)
+        self._events.append(f"submit {method}")
+        if not kwargs.get("asynchronous"):
+            return out
+        return [_AwaitSpy(f, self._events) for f in out]
+
+    def generate_batch(self, *args, **kwargs):
+        return self._wrap("generate_batch", args, kwargs)
+
+    def score_batch(self, *args, **kwargs):
+        return self._wrap("score_batch", args, kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+class _AwaitSpy:
+    def __init__(self, inner, events):
+        self._inner, self._events = inner, events
+
+    def result(self):
+        self._events.append("await")
+        return self._inner.result()
+
+
+def test_workers_get_every_job_at_once_and_change_no_output(tiny_lm_dir, ct2_cache, monkeypatch):  # noqa: F811
+    reqs = _reqs(max_tokens=6)  # four prompts of different lengths: four jobs at pad_tolerance 0
+    pool = ct2_mod.CT2LM(
+        tiny_lm_dir, compute_type="float32", cache_dir=ct2_cache, workers=2, num_threads=2, pad_tolerance=0
+    ).load()
+    single = ct2_mod.CT2LM(
+        tiny_lm_dir, compute_type="float32", cache_dir=ct2_cache, workers=1, num_threads=1, pad_tolerance=0
+    ).load()
+    assert pool.worker_layout() == (2, 1) and single.worker_layout() == (1, 1)
+    assert pool._engine.num_generators == 2 and single._engine.num_generators == 1
+    events: list[str] = []
+    monkeypatch.setattr(pool, "_engine", _Order(pool._engine, events))
+    assert [c.texts for c in pool.generate(reqs)] == [c.texts for c in single.generate(reqs)]
+    # Every group was submitted before the first result was awaited, so the workers could share them.
+    assert events == ["submit generate_batch"] * 4 + ["await"] * 4
+    events.clear()
+    scored, alone = pool.score(SCORES[:1] + SCORES[2:]), single.score(SCORES[:1] + SCORES[2:])
+    assert events[0].startswith("submit") and events[-1] == "await" and "submit score_batch" in events
+    for a, b in zip(scored, alone, strict=True):
+        assert a.token_ids == b.token_ids and a.token_logprobs == pytest.approx(b.token_logprobs, abs=1e-5)
+    with pytest.raises(ConfigError, match="workers"):
+        ct2_mod.CT2LM(tiny_lm_dir, workers=0)
+
+
+def test_seeded_sampling_runs_on_seeded_one_worker_engines_whatever_the_pool(tiny_lm_dir, ct2_cache):  # noqa: F811
+    sampled = _reqs(temperature=1.0, n=2, seed=3, max_tokens=6)  # four length groups at pad_tolerance 0
+    texts = []
+    for workers, threads in ((2, 2), (1, 1), (3, 1)):
+        lm = ct2_mod.CT2LM(
+            tiny_lm_dir,
+            compute_type="float32",
+            cache_dir=ct2_cache,
+            workers=workers,
+            num_threads=threads,
+            pad_tolerance=0,
+        ).load()
+        first, again = lm.generate(sampled), lm.generate(sampled)
+        assert [c.texts for c in first] == [c.texts for c in again]
+        assert len(lm._seeded) == ct2_mod.SEEDED_SHARDS and all(e.num_generators == 1 for e in lm._seeded)
+        texts.append([c.texts for c in first])
+    assert texts[0] == texts[1] == texts[2]  # the pool's layout does not change seeded samples
+    one = ct2_mod.CT2LM(tiny_lm_dir, compute_type="float32", cache_dir=ct2_cache, pad_tolerance=0).load()
+    assert len(one._seeded_engines(3, jobs=1)) == 1  # no more engines than jobs
+    with pytest.raises(ConfigError, match="seeded_shards"):
+        ct2_mod.CT2LM(tiny_lm_dir, seeded_shards=0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(1, 500), max_size=30), st.integers(1, 4))
+def test_shard_groups_balance_the_jobs_by_a_fixed_rule(costs, shards):
+    out = ct2_mod.shard_groups(costs, shards)
+    assert out == ct2_mod.shard_groups(list(costs), shards) and all(0 <= k < shards for k in out)
+    loads = [sum(c for c, k in zip(costs, out, strict=True) if k == s) for s in range(shards)]
+    if costs:
+        # Longest-job-first: no engine carries more than the lightest one plus the costliest job.
+        assert max(loads) <= min(loads) + max(costs)
+
+
 def test_conversion_is_cached_and_names_the_engine(tiny_lm_dir, ct2_cache, ct2_tiny):  # noqa: F811
     again = ct2_mod.CT2LM(tiny_lm_dir, compute_type="float32", cache_dir=ct2_cache)
     assert again.ct2_dir == ct2_tiny.ct2_dir
@@ -201,7 +291,10 @@ def test_conversion_is_cached_and_names_the_engine(tiny_lm_dir, ct2_cache, ct2_t
 
 
 def test_backend_choice_auto_hf_and_a_machine_without_ctranslate2(monkeypatch, tiny_lm_dir):  # noqa: F811
-    assert make_lm("auto").backend == "ct2"  # the embedded model, ctranslate2 installed
+    auto = make_lm("auto")  # the embedded model, ctranslate2 installed: transformers' numbers, on ct2
+    assert auto.backend == "ct2" and auto.compute_type == ct2_mod.AUTO_COMPUTE_TYPE == "float32"
+    assert make_lm("auto", compute_type="int8").compute_type == "int8"  # a setting given is kept
+    assert make_lm("ct2").compute_type == "int8"
     assert make_lm("hf").backend == "hf"
     assert make_lm("auto", model=str(tiny_lm_dir)).backend == "hf"  # any other local directory: transformers
 

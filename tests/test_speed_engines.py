@@ -31,7 +31,8 @@ def test_replay_of_the_recorded_calls_generates_the_same_tokens(tiny_lm_dir, tmp
     assert [c["method"] for c in log] == ["generate_batch"] * 3 + ["score_batch"]
     assert [c["seed"] for c in log[:3]] == [None, None, 5]
     limit = replay(lm, log)
-    assert limit["calls"] == 4
+    assert limit["calls"] == 4 and limit["rounds"] == 4  # each call awaited before the next was submitted
+    assert limit["in_run_engine_seconds"] > 0
     assert limit["generated_tokens"] == limit["run_generated_tokens"] > 0
     assert limit["calls_with_other_tokens"] == 0
     assert limit["seconds"] > 0

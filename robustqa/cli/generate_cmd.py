@@ -30,8 +30,8 @@ def generate(
     backend: str | None = typer.Option(
         None,
         "--backend",
-        help="auto (default: ct2 for the embedded model when ctranslate2 is installed, else hf), hf (local "
-        "transformers), ct2 (local CTranslate2, int8) or openai.",
+        help="auto (the default: the embedded model on CTranslate2 in float32 when ctranslate2 is installed, "
+        "else hf), hf (local transformers), ct2 (local CTranslate2, int8) or openai.",
     ),
     model: str | None = typer.Option(None, "--model", help="hf: local model dir; openai: served model name."),
     base_url: str | None = typer.Option(None, "--base-url", help="openai: server base URL (…/v1)."),

@@ -11,15 +11,26 @@ one sequence per prompt and returns it n times; sampling draws n hypotheses per 
 reads the prompt once) from the full distribution shaped by temperature and top_p (`sampling_topk=0`).
 Token counts are the prompt's ids and the generated ids up to and including the stop token.
 
+Workers. The engine runs `workers` jobs at once (CTranslate2's `inter_threads`), each on
+`num_threads // workers` cores (`intra_threads`); by default one worker per core, one core each. A small model
+decodes one sequence no faster on two OpenMP threads than on one (the per-step matrices are too small to split),
+so on 2 cores two single-threaded workers decoding different prompts did the same work 2.4-2.7x faster than one
+two-threaded engine (benchmarks/ct2_batching.py, `workers`). Greedy outputs do not depend on the worker.
+
 Seeding. CTranslate2 keeps one random generator per worker thread, seeded from `set_random_seed` when that thread
-first samples; setting the seed again later has no effect on existing threads. So a seeded sampled batch runs on
-a freshly created engine (`set_random_seed(seed)` first): the same requests in the same batches give the same
-texts. That costs a model reload (0.1-1.7 s measured on 2 shared cores) per seeded sampled batch, counted as
-LM time.
+first samples; setting the seed again later has no effect on existing threads, and which worker of a pool takes a
+job is not fixed. So a seeded sampled batch runs on `seeded_shards` freshly created one-worker engines (fewer when
+the batch has fewer jobs): engine k is created after `set_random_seed(shard_seed(seed, k))` and draws one token at
+once, so its thread's generator is seeded before the next engine's seed is set; the batch's length groups are
+assigned to the engines by a fixed rule and each engine runs its jobs in order, the engines in parallel. The same
+requests in the same batches give the same texts on any machine (the shard count is a setting, not the number of
+cores). That costs a model load per shard (about 0.25 s for the embedded model in int8) per seeded sampled
+batch, counted as LM time.
 
 Length groups. A batch goes to the engine as groups of prompts whose lengths differ by at most `pad_tolerance`
-tokens (a prompt with no such neighbour runs alone): CTranslate2 pads a batch to its longest prompt, and on 2 CPU
-cores padded batches decoded slower than one prompt at a time (benchmarks/ct2_batching.py).
+tokens (a prompt with no such neighbour is a job of its own), and the groups are spread over the workers:
+CTranslate2 forwards a batch's prompts at once only up to the shortest one, so padded batches decoded slower than
+one prompt at a time (benchmarks/ct2_batching.py). Scoring is grouped the same way by sequence length.
 
 Shared prefixes. Within a group, requests whose prompts start with the same tokens (one context with several
 questions) pass that prefix as `static_prompt`, which CTranslate2 forwards once for the whole batch (and caches
@@ -50,10 +61,14 @@ from .hf import HFLM, _usable_cores
 COMPUTE_TYPES = ("int8", "int8_float32", "float32")
 # Most tokens by which the prompts of one engine call may differ in length. CTranslate2 forwards a batch's prompts
 # at once only up to the shortest one and feeds the rest token by token in the decoding loop, so every token of
-# spread costs a decoding step of the whole batch. On 2 cores (benchmarks/results/ct2_batching.json; 96-token
-# prompts, 16 new tokens) a batch spread over 4 tokens ran 3.9x faster than one by one, over 16 tokens 2.7x, over
-# 64 tokens 1.0x.
-PAD_TOLERANCE: int | None = 16
+# spread costs a decoding step of the whole batch. On 2 cores with one engine thread pool
+# (benchmarks/results/ct2_batching.json; 96-token prompts, 16 new tokens) a batch spread over 4 tokens ran 3.9x
+# faster than one by one, over 16 tokens 2.7x, over 64 tokens 1.0x; with two workers running single prompts in
+# parallel, only nearly equal lengths still gain from sharing a call.
+PAD_TOLERANCE: int | None = 4
+# Engines a seeded sampled batch is spread over. Fixed rather than one per core, so that seeded samples do not
+# depend on the machine.
+SEEDED_SHARDS = 2
 # Tokenizer and generation files copied next to the converted weights, so the directory stands alone.
 _SIDE_FILES = (
     "tokenizer.json",
@@ -131,6 +146,8 @@ class CT2LM(LM):
         min_shared_prefix: int = 16,
         cache_dir: str | Path | None = None,
         pad_tolerance: int | None = PAD_TOLERANCE,
+        workers: int | None = None,
+        seeded_shards: int = SEEDED_SHARDS,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -148,11 +165,18 @@ class CT2LM(LM):
         if pad_tolerance is not None and pad_tolerance < 0:
             raise ConfigError(f"ct2 backend: pad_tolerance must be >= 0 or None, got {pad_tolerance}")
         self.pad_tolerance = pad_tolerance
+        if workers is not None and workers < 1:
+            raise ConfigError(f"ct2 backend: workers must be >= 1, got {workers}")
+        self.workers = workers
+        if seeded_shards < 1:
+            raise ConfigError(f"ct2 backend: seeded_shards must be >= 1, got {seeded_shards}")
+        self.seeded_shards = seeded_shards
         # The tokenizer side of the same model: chat template, special tokens, score_ids.
         self._hf = HFLM(model=model, max_input_tokens=max_input_tokens)
         base_id = self._hf.model_id if model_id is None else model_id
         self.model_id = base_id if model_id is not None else f"{base_id}@ct2-{compute_type}"
-        self._engine: Any = None
+        self._engine: Any = None  # the worker pool: greedy and unseeded work, scoring
+        self._seeded: list[Any] = []  # one-worker engines, recreated per seeded sampled batch
         self._ct2_dir: Path | None = None
         self._stops: list[int] | None = None
         self._lock = threading.RLock()
@@ -176,24 +200,51 @@ class CT2LM(LM):
         cores = _usable_cores()
         return min(self.num_threads or cores, cores)
 
-    def _new_engine(self, seed: int | None = None) -> Any:
-        ct2 = _import_ct2()
-        if seed is not None:
-            ct2.set_random_seed(seed)  # read by the new engine's worker thread when it first samples
-        self._engine = None  # free the old engine's memory before loading the new one
+    def worker_layout(self) -> tuple[int, int]:
+        """(workers, threads per worker) of the pool engine: `workers` jobs at once (default: one per core the
+        backend uses), the backend's cores shared among them."""
+        threads = self._threads()
+        workers = self.workers or threads
+        return workers, max(1, threads // workers)
+
+    def _generator(self, workers: int, threads: int) -> Any:
         try:
-            self._engine = ct2.Generator(
-                str(self.ct2_dir), device="cpu", compute_type=self.compute_type, intra_threads=self._threads()
+            return _import_ct2().Generator(
+                str(self.ct2_dir),
+                device="cpu",
+                compute_type=self.compute_type,
+                inter_threads=workers,
+                intra_threads=threads,
             )
         except (RuntimeError, ValueError) as exc:
             raise BackendError(f"ct2 backend: cannot load {self.ct2_dir}: {exc}") from exc
-        return self._engine
+
+    def _seeded_engines(self, seed: int, jobs: int) -> list[Any]:
+        """Fresh one-worker engines (at most `seeded_shards`, at most one per job), engine k's random generator
+        seeded from shard_seed(seed, k)."""
+        ct2 = _import_ct2()
+        self._seeded = []  # free the old engines' memory before loading new ones
+        count = max(1, min(self.seeded_shards, jobs))
+        threads = max(1, self._threads() // count)
+        first_token = self.tokenizer.convert_ids_to_tokens(self._stop_ids()[:1])
+        for k in range(count):
+            ct2.set_random_seed(shard_seed(seed, k))
+            engine = self._generator(1, threads)
+            # The worker thread seeds its generator when it first samples: let it sample now, before the next
+            # engine's seed is set.
+            try:
+                engine.generate_batch([first_token], max_length=1, sampling_topk=0, include_prompt_in_result=False)
+            except (RuntimeError, ValueError) as exc:
+                raise BackendError(f"ct2 backend: cannot sample from {self.ct2_dir}: {exc}") from exc
+            self._seeded.append(engine)
+        self.reloads += count
+        return self._seeded
 
     def load(self) -> CT2LM:
         with self._lock:
             _ = self.tokenizer
             if self._engine is None:
-                self._new_engine()
+                self._engine = self._generator(*self.worker_layout())
             return self
 
     def _stop_ids(self) -> list[int]:
@@ -232,9 +283,6 @@ class CT2LM(LM):
 
     def _generate_batch(self, batch: list[ChatRequest], params: GenerationParams, seed: int | None) -> list[Completion]:
         sample = params.temperature > 0
-        engine = self._new_engine(seed) if sample and seed is not None else self._engine
-        if sample and seed is not None:
-            self.reloads += 1
         prompts = [self._prompt_ids(r) for r in batch]
         kwargs: dict[str, Any] = {
             "max_length": params.max_tokens,
@@ -252,7 +300,7 @@ class CT2LM(LM):
             )
         else:
             kwargs.update(sampling_topk=1)
-        results = self._run(engine, prompts, kwargs)
+        results = self._run(prompts, kwargs, seed if sample else None)
         tok = self.tokenizer
         out = []
         for ids, res in zip(prompts, results, strict=True):
@@ -266,24 +314,40 @@ class CT2LM(LM):
             out.append(Completion(texts, prompt_tokens=len(ids), completion_tokens=counted))
         return out
 
-    def _run(self, engine: Any, prompts: list[list[int]], kwargs: dict[str, Any]) -> list[Any]:
-        """generate_batch over the prompts, in order, one call per group of nearly equal length (`pad_tolerance`);
-        prompts of a group that share a long enough prefix pass it once."""
+    def _run(self, prompts: list[list[int]], kwargs: dict[str, Any], seed: int | None) -> list[Any]:
+        """generate_batch over the prompts, one job per group of nearly equal length (`pad_tolerance`), all
+        submitted before any is awaited so that they run in parallel: on the worker pool, or for a seeded sampled
+        batch on its seeded engines (groups assigned by `shard_groups`). Prompts of a group that share a long
+        enough prefix pass it once. Results come back in the prompts' order."""
+        groups = length_groups([len(p) for p in prompts], self.pad_tolerance)
+        if seed is None:
+            engines = [self._engine] * len(groups)
+        else:
+            seeded = self._seeded_engines(seed, len(groups))
+            costs = [len(g) * (max(len(prompts[i]) for i in g) + kwargs["max_length"]) for g in groups]
+            engines = [seeded[k] for k in shard_groups(costs, len(seeded))]
+        pending = [
+            self._submit_group(engine, [prompts[i] for i in group], kwargs)
+            for engine, group in zip(engines, groups, strict=True)
+        ]
         results: list[Any] = [None] * len(prompts)
-        for group in length_groups([len(p) for p in prompts], self.pad_tolerance):
-            for i, res in zip(group, self._run_group(engine, [prompts[i] for i in group], kwargs), strict=True):
-                results[i] = res
+        for group, futures in zip(groups, pending, strict=True):
+            for i, future in zip(group, futures, strict=True):
+                results[i] = _awaited(future, "generation")
         return results
 
-    def _run_group(self, engine: Any, prompts: list[list[int]], kwargs: dict[str, Any]) -> list[Any]:
+    def _submit_group(self, engine: Any, prompts: list[list[int]], kwargs: dict[str, Any]) -> list[Any]:
         to_tokens = self.tokenizer.convert_ids_to_tokens
         prefix = _common_prefix(prompts) if self.prefix_sharing and len(prompts) > 1 else 0
         try:
             if prefix >= self.min_shared_prefix:
                 return engine.generate_batch(
-                    [to_tokens(p[prefix:]) for p in prompts], static_prompt=to_tokens(prompts[0][:prefix]), **kwargs
+                    [to_tokens(p[prefix:]) for p in prompts],
+                    static_prompt=to_tokens(prompts[0][:prefix]),
+                    asynchronous=True,
+                    **kwargs,
                 )
-            return engine.generate_batch([to_tokens(p) for p in prompts], **kwargs)
+            return engine.generate_batch([to_tokens(p) for p in prompts], asynchronous=True, **kwargs)
         except (RuntimeError, ValueError) as exc:
             raise BackendError(f"ct2 backend: generation failed: {exc}") from exc
 
@@ -300,20 +364,9 @@ class CT2LM(LM):
             for _, cont_ids in encoded:
                 if not cont_ids:
                     raise BackendError("ct2 backend: an empty continuation without end_turn has nothing to score")
-            to_tokens = self.tokenizer.convert_ids_to_tokens
             out: list[Score] = []
             plain = [i for i, r in enumerate(requests) if r.top_k == 0]
-            results = {}
-            if plain:
-                try:
-                    scored = self._engine.score_batch(
-                        [to_tokens(encoded[i][0] + encoded[i][1]) for i in plain],
-                        max_batch_size=self.batch_size,
-                        max_input_length=0,
-                    )
-                except (RuntimeError, ValueError) as exc:
-                    raise BackendError(f"ct2 backend: scoring failed: {exc}") from exc
-                results = dict(zip(plain, scored, strict=True))
+            results = self._score_plain({i: encoded[i][0] + encoded[i][1] for i in plain})
             for i, (req, (p, c)) in enumerate(zip(requests, encoded, strict=True)):
                 if req.top_k == 0:
                     # log_probs[j] is the log-probability of token j + 1 given the tokens before it.
@@ -322,6 +375,31 @@ class CT2LM(LM):
                 else:
                     out.append(self._score_top_k(p, c, req.top_k))
             return out
+
+    def _score_plain(self, sequences: dict[int, list[int]]) -> dict[int, Any]:
+        """score_batch over the sequences, one job per group of nearly equal length (at most `batch_size`),
+        all submitted before any is awaited."""
+        to_tokens = self.tokenizer.convert_ids_to_tokens
+        keys = list(sequences)
+        groups = [
+            group[k : k + self.batch_size]
+            for group in length_groups([len(sequences[i]) for i in keys], self.pad_tolerance)
+            for k in range(0, len(group), self.batch_size)
+        ]
+        try:
+            pending = [
+                self._engine.score_batch(
+                    [to_tokens(sequences[keys[j]]) for j in group], max_input_length=0, asynchronous=True
+                )
+                for group in groups
+            ]
+        except (RuntimeError, ValueError) as exc:
+            raise BackendError(f"ct2 backend: scoring failed: {exc}") from exc
+        return {
+            keys[j]: _awaited(future, "scoring")
+            for group, futures in zip(groups, pending, strict=True)
+            for j, future in zip(group, futures, strict=True)
+        }
 
     def _score_top_k(self, p: list[int], c: list[int], k: int) -> Score:
         """One full forward pass returning every position's log-probabilities (the vocabulary at each)."""
@@ -344,6 +422,15 @@ class CT2LM(LM):
 
     def close(self) -> None:
         self._engine = None
+        self._seeded = []
+
+
+def _awaited(future: Any, what: str) -> Any:
+    """The result of one asynchronous engine job; the engine's errors become BackendError."""
+    try:
+        return future.result()
+    except (RuntimeError, ValueError) as exc:
+        raise BackendError(f"ct2 backend: {what} failed: {exc}") from exc
 
 
 def length_groups(lengths: list[int], tolerance: int | None) -> list[list[int]]:
@@ -361,6 +448,23 @@ def length_groups(lengths: list[int], tolerance: int | None) -> list[list[int]]:
     return groups
 
 
+def shard_seed(seed: int, shard: int) -> int:
+    """The seed of a seeded batch's engine `shard`: the batch's seed for the first, spread apart for the others."""
+    return (seed + shard * 0x9E3779B1) % 2**32
+
+
+def shard_groups(costs: list[int], shards: int) -> list[int]:
+    """The engine each job runs on: the costliest job first, each to the least loaded engine (the lowest index
+    on ties). Depends only on the costs, so a seeded batch always splits the same way."""
+    load = [0] * shards
+    out = [0] * len(costs)
+    for j in sorted(range(len(costs)), key=lambda j: (-costs[j], j)):
+        k = min(range(shards), key=lambda k: (load[k], k))
+        out[j] = k
+        load[k] += costs[j]
+    return out
+
+
 def _common_prefix(prompts: list[list[int]]) -> int:
     """Length of the prefix every prompt shares, leaving at least one token of each prompt after it."""
     first = prompts[0]
@@ -371,8 +475,14 @@ def _common_prefix(prompts: list[list[int]]) -> int:
     return n
 
 
+# What `auto` runs the embedded model in. float32 gave transformers' greedy answers exactly on 20 of 20 real
+# prompts, int8 on 2 of 20 (benchmarks/README.md, "Engines"); `--backend ct2` is int8, the faster choice.
+AUTO_COMPUTE_TYPE = "float32"
+
+
 def default_backend(model: str | Path | None) -> str:
-    """The backend `auto` resolves to: ct2 for the embedded model when ctranslate2 is installed, else hf."""
+    """The backend `auto` resolves to: ct2 (in AUTO_COMPUTE_TYPE) for the embedded model when ctranslate2 is
+    installed, else hf."""
     if model is None and ct2_available():
         return "ct2"
     return "hf"

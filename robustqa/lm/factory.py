@@ -1,5 +1,6 @@
 """Build a backend from configuration values: `make_lm("auto" | "hf" | "ct2" | "openai" | "fake", ...)`,
-optionally cached. `auto` is CTranslate2 for the embedded model when ctranslate2 is installed, else transformers.
+optionally cached. `auto` is CTranslate2 in float32 for the embedded model when ctranslate2 is installed (the same
+greedy outputs as transformers, faster), else transformers.
 
 Configs carry the settings of every backend (a `concurrency` means nothing to the local backend), so
 keyword arguments that belong to another known backend are ignored, and any other unknown keyword is a
@@ -53,9 +54,11 @@ def make_lm(
     **kwargs: Any,
 ) -> LM:
     if backend == "auto":
-        from .ct2 import default_backend
+        from .ct2 import AUTO_COMPUTE_TYPE, default_backend
 
         backend = default_backend(model)
+        if backend == "ct2" and kwargs.get("compute_type") is None:
+            kwargs["compute_type"] = AUTO_COMPUTE_TYPE
     cls = _backend_class(backend)
     own = _keywords(cls)
     others = set().union(*(_keywords(_backend_class(b)) for b in BACKENDS if b != backend))
