@@ -24,8 +24,8 @@ the batch has fewer jobs): engine k is created after `set_random_seed(shard_seed
 once, so its thread's generator is seeded before the next engine's seed is set; the batch's length groups are
 assigned to the engines by a fixed rule and each engine runs its jobs in order, the engines in parallel. The same
 requests in the same batches give the same texts on any machine (the shard count is a setting, not the number of
-cores). That costs a model load per shard (about 0.25 s for the embedded model in int8) per seeded sampled
-batch, counted as LM time.
+cores). That costs a model load per shard per seeded sampled batch (the embedded model: about 0.25 s in int8,
+seconds in float32 on 2 cores), counted as LM time.
 
 Length groups. A batch goes to the engine as groups of prompts whose lengths differ by at most `pad_tolerance`
 tokens (a prompt with no such neighbour is a job of its own), and the groups are spread over the workers:
