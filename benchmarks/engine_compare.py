@@ -68,6 +68,12 @@ def one_run(docs: list, spec: str, lm: Any, budget: int, seed: int, out: Path) -
     }
 
 
+def engine_lm(spec: str) -> Any:
+    """A backend from `name` or `name@option=value,...` (ct2@compute_type=float32)."""
+    backend, options = parse_spec(spec)
+    return make_lm(backend, **options)
+
+
 def _naive_messages(text: str, user: str) -> list[dict[str, str]]:
     info = f"You are in a conversation about the following information.\n\n<info>\n{text[:1500]}\n</info>"
     return [{"role": "system", "content": info}, {"role": "user", "content": user}]
@@ -214,8 +220,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     models: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for engine in engines if not args.skip_runs else []:
-            backend, options = parse_spec(engine)
-            lm = make_lm(backend, **options)
+            lm = engine_lm(engine)
             models[engine] = lm.model_id
             for spec in specs:
                 for seed in (int(s) for s in args.seeds.split(",")):
@@ -230,7 +235,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             lm.close()
     probes: dict[str, Any] = {}
     if args.probes:
-        lms = {engine: make_lm(parse_spec(engine)[0], **parse_spec(engine)[1]) for engine in engines}
+        lms = {engine: engine_lm(engine) for engine in engines}
         models.update({engine: lm.model_id for engine, lm in lms.items()})
         probes = {
             "greedy_identity": greedy_identity(docs[: args.probes], lms),

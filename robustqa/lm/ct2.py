@@ -330,11 +330,8 @@ class CT2LM(LM):
             self._submit_group(engine, [prompts[i] for i in group], kwargs)
             for engine, group in zip(engines, groups, strict=True)
         ]
-        results: list[Any] = [None] * len(prompts)
-        for group, futures in zip(groups, pending, strict=True):
-            for i, future in zip(group, futures, strict=True):
-                results[i] = _awaited(future, "generation")
-        return results
+        done = _gathered(groups, pending, "generation")
+        return [done[i] for i in range(len(prompts))]
 
     def _submit_group(self, engine: Any, prompts: list[list[int]], kwargs: dict[str, Any]) -> list[Any]:
         to_tokens = self.tokenizer.convert_ids_to_tokens
@@ -395,11 +392,7 @@ class CT2LM(LM):
             ]
         except (RuntimeError, ValueError) as exc:
             raise BackendError(f"ct2 backend: scoring failed: {exc}") from exc
-        return {
-            keys[j]: _awaited(future, "scoring")
-            for group, futures in zip(groups, pending, strict=True)
-            for j, future in zip(group, futures, strict=True)
-        }
+        return {keys[j]: result for j, result in _gathered(groups, pending, "scoring").items()}
 
     def _score_top_k(self, p: list[int], c: list[int], k: int) -> Score:
         """One full forward pass returning every position's log-probabilities (the vocabulary at each)."""
@@ -425,10 +418,15 @@ class CT2LM(LM):
         self._seeded = []
 
 
-def _awaited(future: Any, what: str) -> Any:
-    """The result of one asynchronous engine job; the engine's errors become BackendError."""
+def _gathered(groups: list[list[int]], pending: list[list[Any]], what: str) -> dict[int, Any]:
+    """The results of asynchronous engine jobs, by the index each group gives its items; the engine's errors
+    become BackendError."""
     try:
-        return future.result()
+        return {
+            i: future.result()
+            for group, futures in zip(groups, pending, strict=True)
+            for i, future in zip(group, futures, strict=True)
+        }
     except (RuntimeError, ValueError) as exc:
         raise BackendError(f"ct2 backend: {what} failed: {exc}") from exc
 
