@@ -206,9 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--strategies", default="naive,robust", help="comma list; naive:<type> for one seed prompt")
     ap.add_argument(
         "--lm",
-        choices=("hf", "ct2", "fake"),
+        choices=("hf", "ct2", "auto", "fake"),
         default="hf",
-        help="hf / ct2: the embedded model on transformers / CTranslate2",
+        help="hf / ct2: the embedded model on transformers / CTranslate2 (int8); auto: generate's default engine",
     )
     ap.add_argument(
         "--prefix-curve",

@@ -376,9 +376,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument(
         "--lm",
-        choices=("hf", "ct2", "fake"),
+        choices=("hf", "ct2", "auto", "fake"),
         default="hf",
-        help="hf / ct2: the embedded model on transformers / CTranslate2; fake: plumbing",
+        help="hf / ct2: the embedded model on transformers / CTranslate2 int8; auto: generate default; fake: plumbing",
     )
     ap.add_argument("--model", default=None, help="hf, ct2: a local model directory instead of the embedded model")
     ap.add_argument("--batch-size", type=int, default=16, help="work items per LM batch")

@@ -3,6 +3,7 @@ ct2 run makes is recorded, and the replay on a bare engine reproduces the same t
 
 from __future__ import annotations
 
+import statistics
 import sys
 
 import pytest
@@ -64,3 +65,20 @@ def test_the_probe_times_the_backends_length_groups(tiny_lm_dir, tmp_path_factor
     ]
     row = grouped(lm._engine, prompts, new_tokens=3, tolerance=0)
     assert row["group_sizes"] == [2, 1, 1] and row["new_tokens_per_way"] == [12, 12]
+
+
+def test_the_limit_is_the_median_of_repeated_run_and_replay_pairs(tiny_lm_dir, tmp_path_factory, tmp_path):  # noqa: F811
+    from _engines import strategy_rows
+
+    from robustqa.registry import get_strategy
+    from robustqa.types import Document
+
+    lm = CT2LM(tiny_lm_dir, compute_type="float32", cache_dir=tmp_path_factory.getbasetemp() / "ct2-cache")
+    docs = [Document(id="d", text="The river runs north. It floods in May. Boats use it in summer.")]
+    [row] = strategy_rows(lm, "ct2", docs, [get_strategy("naive")], ["naive"], 2, 0, tmp_path, repeats=3)
+    pairs = row["repeats"]
+    assert len(pairs) == 3 and row["same_tokens_every_repeat"]  # seeded: every repeat draws the same tokens
+    costs = [p["cost_over_limit"] for p in pairs if p["cost_over_limit"] is not None]  # None: replay rounded to 0 s
+    assert row["cost_over_limit"] == (round(statistics.median(costs), 4) if costs else None)
+    assert row["seconds"] == round(sorted(p["seconds"] for p in pairs)[1], 2)
+    assert row["limit"]["calls_with_other_tokens"] == 0
