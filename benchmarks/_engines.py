@@ -7,7 +7,7 @@ same calls run back to back on the bare engine, nothing else in between; that ti
 could spend producing the same tokens with this engine. A seeded sampled call is replayed on a fresh engine
 seeded the same way (created outside the timed part), so it draws the same tokens; the replay checks that it
 generated as many tokens as the run did. "Framework + strategy cost over the limit" = run seconds / replay
-seconds - 1.
+seconds - 1, the median over repeated run + replay pairs (`end_to_end`).
 """
 
 from __future__ import annotations
