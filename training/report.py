@@ -240,7 +240,9 @@ def _plots(results: dict[str, Any], plots: Path, out_dir: Path) -> list[tuple[st
     for student in results["students"]:
         ax.plot(student["train"]["losses"], label=student["key"], linewidth=1)
     ax.set_xlabel("logging step")
-    ax.set_ylabel("training loss (answer tokens; distill: to the teacher's top-k)")
+    ax.set_ylabel("training loss")
+    # the explanation goes in the title: as the axis label it was longer than the axis and got cut
+    ax.set_title("loss on answer tokens (distill: against the teacher's top-k)", fontsize=9)
     ax.legend(fontsize=6)
     fig.tight_layout()
     images.append(("training loss", _save(fig, plots / "loss.png", out_dir)))
