@@ -154,6 +154,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
     if args.bipia_per_group < 0 or args.max_tokens < 1:
         ap.error("--bipia-per-group must be >= 0 and --max-tokens >= 1")
+    if args.lm == "fake" and args.complying is not None:
+        ap.error("--complying needs a real engine (--lm ct2 or hf)")
     start = RunStart()
     attacks = chosen_attacks(data_file(args.data, "injections"), args.bipia_per_group)
     host = load_documents([data_file(args.data, "xquad_en_dev.json")])[0].text
@@ -166,8 +168,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if args.complying is not None:
             from robustqa.training.complying import merged_teacher_dir
 
-            merged = str(merged_teacher_dir(args.complying))
+            # the recipe first: a folder that is no complying teacher's adapter fails here, in one line
             held = held_out_groups(args.complying, load_attacks(data_file(args.data, "injections")))
+            merged = str(merged_teacher_dir(args.complying))
             teachers.append(("complying-teacher", lambda: make_lm(args.lm, model=merged, **options), held))
     rows = []
     for name, build, held in teachers:

@@ -7,6 +7,7 @@ import json
 import sys
 from argparse import Namespace
 
+import pytest
 from conftest import REPO
 
 if str(REPO / "benchmarks") not in sys.path:
@@ -15,6 +16,8 @@ if str(REPO / "benchmarks") not in sys.path:
 import payload_capability as pc  # noqa: E402
 from robustqa.training.complying import attack_group, compliance_string  # noqa: E402
 from robustqa.training.leakage import Attack  # noqa: E402
+
+from robustqa.errors import InputError  # noqa: E402
 
 DATA = REPO / "tests" / "data"
 HOST = "The river runs north through the valley. It floods every May. Boats use it in summer."
@@ -54,3 +57,10 @@ def test_the_planted_prompt_holds_the_attack_in_the_host_and_rows_say_held_out()
         ("planted", False, True),
     ]
     assert pc.summary(rows)["t"]["copy"]["held_out"]["k"] == 1
+
+
+def test_a_folder_that_is_no_adapter_fails_in_one_line(tmp_path):
+    with pytest.raises(InputError, match="not a complying teacher's recipe"):
+        pc.main(["--complying", str(tmp_path), "--data", str(DATA), "--out", str(tmp_path / "o.json")])
+    with pytest.raises(SystemExit):
+        pc.main(["--lm", "fake", "--complying", str(tmp_path), "--data", str(DATA)])
