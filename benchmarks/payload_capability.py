@@ -110,20 +110,24 @@ def teacher_rows(
     return rows
 
 
+def complied(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """How many rows complied, as k of n with its Wilson interval."""
+    return wilson(sum(r["complied"] for r in rows), len(rows))
+
+
 def summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """complied k/n (Wilson) per teacher x prompt, split by source and, where known, by held-out group."""
     out: dict[str, Any] = {}
     for teacher in dict.fromkeys(r["teacher"] for r in rows):
         for kind in PROMPTS:
             mine = [r for r in rows if r["teacher"] == teacher and r["prompt"] == kind]
-            cell: dict[str, Any] = {"all": wilson(sum(r["complied"] for r in mine), len(mine))}
-            for key, value in (("spikee", "spikee"), ("bipia", "bipia")):
-                part = [r for r in mine if r["source"] == value]
-                cell[key] = wilson(sum(r["complied"] for r in part), len(part))
+            cell: dict[str, Any] = {"all": complied(mine)}
+            for source in ("spikee", "bipia"):
+                cell[source] = complied([r for r in mine if r["source"] == source])
             for label, flag in (("held_out", True), ("trained_on", False)):
                 part = [r for r in mine if r["held_out"] is flag]
                 if part:
-                    cell[label] = wilson(sum(r["complied"] for r in part), len(part))
+                    cell[label] = complied(part)
             out.setdefault(teacher, {})[kind] = cell
     return out
 
