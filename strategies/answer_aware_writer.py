@@ -19,18 +19,21 @@ few worked examples, it writes usable questions far more often. Per item:
    target sentence in context. The planned span must rank first, by `min_lead` nats, else the question is asked
    again; with
    `retarget_margin`, a question that asks for another span keeps that span when the teacher clearly prefers it.
+   With `calibrate`, the ranking is by how much the question raises each span's log-probability over a
+   content-free question ("N/A"; contextual calibration, Zhao et al., 2021): a weak scorer that prefers one
+   span whatever it is asked passes no question on that preference alone.
 5. After `attempts` failed tries, a template question built from the sentence and the planned answer stands in
    (`question_templates`), when `templates` is on; else the question is "" and the pair is rejected with the
    reasons.
 LM calls: one generation request per attempt, plus one scoring batch of (candidates + 1) continuations sharing
-one prompt per checked question.
+one prompt per checked question (twice that with `calibrate`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from robustqa.components import QuestionWriter, WrittenQuestion
 from robustqa.errors import ConfigError
@@ -84,11 +87,14 @@ KIND_WORDS = {
     "sentence": "a sentence",
 }
 SCORE_PROMPT = "Answer the question with words copied from this text.\n\nText: {evidence}"
+# The content-free question of contextual calibration (Zhao et al., 2021, "Calibrate before use").
+CONTENT_FREE_QUESTION = "N/A"
 
 
 class AnswerAwareQuestionWriter(QuestionWriter):
     """Parameters:
-    attempts: teacher questions tried per item before the template (>= 1).
+    attempts: teacher questions tried per item before the template; 0 asks the teacher for none (template
+        questions only, for a teacher whose questions cannot be checked well enough; `templates` must be on).
     temperature: of the first attempt (0: greedy); later attempts sample at `retry_temperature`.
     max_tokens: length limit of a question.
     templates: fall back to a template question (else the pair is rejected).
@@ -113,6 +119,9 @@ class AnswerAwareQuestionWriter(QuestionWriter):
     fidelity: the checks that a question is about its planned span (`question_fidelity`: no words the sentence
         lacks, keeps a word next to the blank, no phrase said twice); context_window: the words next to the
         blank that count.
+    calibrate: rank the round trip's spans by log p(span | question) - log p(span | a content-free question),
+        not by log p(span | question): the question, not the scorer's prior for a span, must pick the planned
+        span (one more scoring continuation per span). `min_lead` then applies to the calibrated scores.
     examples: worked (sentence, answer, question[, kind]) examples shown before the target.
     """
 
@@ -138,6 +147,7 @@ class AnswerAwareQuestionWriter(QuestionWriter):
         samples: int = 1,
         fidelity: bool = False,
         context_window: int = 2,
+        calibrate: bool = False,
         examples: Sequence[Sequence[str]] = EXAMPLES,
         system_prompt: str | None = None,
         user_prompt: str | None = None,
@@ -161,6 +171,7 @@ class AnswerAwareQuestionWriter(QuestionWriter):
         self.samples = samples
         self.fidelity = fidelity
         self.context_window = context_window
+        self.calibrate = calibrate
         self.examples = examples
         cloze = prompt_style == "cloze"
         self.system_prompt = system_prompt or (CLOZE_SYSTEM_PROMPT if cloze else SYSTEM_PROMPT)
@@ -168,8 +179,10 @@ class AnswerAwareQuestionWriter(QuestionWriter):
         self.score_prompt = score_prompt
 
     def validate(self) -> None:
-        if self.attempts < 1:
-            raise ConfigError(f"answer_aware attempts must be >= 1, got {self.attempts}")
+        if self.attempts < 0:
+            raise ConfigError(f"answer_aware attempts must be >= 0, got {self.attempts}")
+        if self.attempts == 0 and not self.templates:
+            raise ConfigError("answer_aware attempts 0 needs templates: every question would be empty")
         if self.prompt_style not in PROMPT_STYLES:
             raise ConfigError(f"answer_aware prompt_style must be cloze or answer, got {self.prompt_style!r}")
         if self.samples < 1:
@@ -293,7 +306,7 @@ class AnswerAwareQuestionWriter(QuestionWriter):
         assert item.target is not None
         target_seed = derive_seed(item.doc_id, item.target.start, item.target.end, "answer")
         round_no = int(item.meta.get("round", 0))
-        pick = round_no * self.attempts + attempt if self.replan else round_no
+        pick = round_no * max(self.attempts, 1) + attempt if self.replan else round_no
         return choose_answer(candidates, item.target.text, target_seed, pick)
 
     def _failure(self, checks, question, planned, item, context, earlier, scoring) -> str | None:
@@ -349,20 +362,25 @@ class AnswerAwareQuestionWriter(QuestionWriter):
 
     def _round_trip(self, items, plans, questions: Sequence[str], lm: LM) -> list[RoundTrip]:
         """Per question: the candidate spans of the kind it asks for that it leaves open, ranked by the teacher's
-        log-probability as the answer with the target sentence in context."""
+        log-probability as the answer with the target sentence in context (with `calibrate`, by how much the
+        question raises it over a content-free question)."""
         requests, spans = [], []
         for item, (planned, candidates), question in zip(items, plans, questions, strict=True):
             # Only the kinds the question asks for can pass the verdict, so only they are scored.
             kinds = answer_types(question)
             options = [a for a in rank_options(planned, candidates, question) if a.kind in kinds]
             spans.append(options)
-            messages = answer_messages(self.score_prompt, item.target.text, question)
-            requests.extend(ScoreRequest.of(messages, a.text) for a in options)
+            asked = answer_messages(self.score_prompt, item.target.text, question)
+            requests.extend(ScoreRequest.of(asked, a.text) for a in options)
+            if self.calibrate:
+                blank = answer_messages(self.score_prompt, item.target.text, CONTENT_FREE_QUESTION)
+                requests.extend(ScoreRequest.of(blank, a.text) for a in options)
         scores = iter(lm.score(requests))
         out = []
         for (planned, _), options, question in zip(plans, spans, questions, strict=True):
-            ranked = sorted(((next(scores).logprob, a) for a in options), key=lambda x: -x[0])
-            out.append(RoundTrip(planned, question, ranked))
+            logprobs = [next(scores).logprob for _ in options]
+            priors = [next(scores).logprob for _ in options] if self.calibrate else None
+            out.append(RoundTrip.of(planned, question, options, logprobs, priors))
         return out
 
 
@@ -373,15 +391,41 @@ def _as_dicts(tries: list[dict]) -> list[dict]:
 
 @dataclass
 class RoundTrip:
-    """The teacher answering its own question by ranking the spans it leaves open (best first)."""
+    """The teacher answering its own question by ranking the spans it leaves open (best first). `ranked` holds
+    (score, span): the log-probability, or with `priors` the calibrated score (log-probability minus the span's
+    log-probability after a content-free question)."""
 
     planned: AnswerSpan
     question: str
     ranked: list[tuple[float, AnswerSpan]]
+    logprobs: dict[AnswerSpan, tuple[float, float | None]] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        planned: AnswerSpan,
+        question: str,
+        options: Sequence[AnswerSpan],
+        logprobs: Sequence[float],
+        priors: Sequence[float] | None = None,
+    ) -> RoundTrip:
+        pairs = list(zip(logprobs, priors if priors is not None else [None] * len(options), strict=True))
+        scored = [(lp if prior is None else lp - prior, a) for (lp, prior), a in zip(pairs, options, strict=True)]
+        ranked = sorted(scored, key=lambda x: -x[0])
+        return cls(planned, question, ranked, dict(zip(options, pairs, strict=True)))
 
     @property
     def ranking(self) -> list[dict]:
-        return [{**a.to_dict(), "logprob": round(lp, 3)} for lp, a in self.ranked]
+        """Best first. `logprob` is always the log-probability with the question (the grounded answer reuses
+        it); a calibrated ranking adds the content-free `prior` and the `calibrated` score it ranked by."""
+        rows = []
+        for score, a in self.ranked:
+            lp, prior = self.logprobs.get(a, (score, None))
+            row = {**a.to_dict(), "logprob": round(lp, 3)}
+            if prior is not None:
+                row.update(prior=round(prior, 3), calibrated=round(score, 3))
+            rows.append(row)
+        return rows
 
     def verdict(self, margin: float | None, min_lead: float = 0.0) -> tuple[AnswerSpan | None, str | None]:
         """The answer the question gets, or why it gets none. The planned span when the teacher ranks it first

@@ -76,6 +76,7 @@ def make_robust(
     question_prompt: str = "cloze",
     question_samples: int = 1,
     question_fidelity: bool = False,
+    question_calibrate: bool = False,
     templates: bool = True,
     question_temperature: float = 0.3,
     consistency_k: int = 1,
@@ -101,12 +102,15 @@ def make_robust(
         not verify (the pre-fallback behaviour: few or no pairs from a weak teacher); "extractive" always answers
         with a span.
     question_writer: "answer_aware" (the answer span first, then the teacher's question for it, template
-        fallback after `question_attempts`) or "targeted" (a question on the marked target sentence).
+        fallback after `question_attempts`; 0: template questions only, no teacher question) or "targeted" (a
+        question on the marked target sentence).
     question_prompt: what the answer-aware writer shows the teacher: "cloze" (the sentence with the answer
         blanked) or "answer" (the sentence and the answer).
     question_samples: questions the teacher draws per attempt (the greedy one and sampled ones), each checked,
         the closest passing one round-tripped first.
     question_fidelity: the checks that a model question is about its planned span (`question_fidelity`).
+    question_calibrate: the round trip ranks spans by how much the question raises their log-probability over a
+        content-free question (the answer-aware writer's `calibrate`).
     consistency_k: samples per answer (1 answers greedily); their agreement decides abstractive answers and
         snapped spans alike.
     round_trip: the verifier re-answers from the target (one more request per pair); default on only in
@@ -155,6 +159,7 @@ def make_robust(
             prompt_style=question_prompt,
             samples=question_samples,
             fidelity=question_fidelity,
+            calibrate=question_calibrate,
         )
     else:
         writer = TargetedQuestionWriter(temperature=question_temperature)

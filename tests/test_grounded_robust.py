@@ -11,7 +11,7 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from robustqa.strategies.answer_aware_writer import KIND_WORDS, AnswerAwareQuestionWriter
+from robustqa.strategies.answer_aware_writer import CONTENT_FREE_QUESTION, KIND_WORDS, AnswerAwareQuestionWriter
 from robustqa.strategies.answer_spans import candidate_spans, snap
 from robustqa.strategies.grounded_answer import GroundedAnswer
 from robustqa.strategies.question_checks import QuestionChecks, contains_answer
@@ -175,6 +175,20 @@ def test_no_template_blanks_a_whole_heading_the_item_gets_no_question_and_says_w
         assert BLANK in written.text and written.planned.text != heading
 
 
+def test_zero_attempts_writes_template_questions_without_asking_the_teacher():
+    lm = FakeLM(default="Who opened the Tamar bridge?")
+    writer = AnswerAwareQuestionWriter(attempts=0)
+    rounds = [_item(7, r) for r in range(3)]
+    written = writer.write_questions(rounds, [DOC.text] * 3, {"d": DOC}, lm)
+    assert [w.source for w in written] == ["template"] * 3 and not lm.calls and not lm.score_calls
+    assert all(w.meta["question_attempts"] == [] for w in written)
+    assert len({w.planned.text for w in written}) == 3  # later rounds on a target plan other spans
+    with pytest.raises(ConfigError, match="attempts 0 needs templates"):
+        AnswerAwareQuestionWriter(attempts=0, templates=False).validate()
+    with pytest.raises(ConfigError, match=">= 0"):
+        AnswerAwareQuestionWriter(attempts=-1).validate()
+
+
 def test_answer_aware_writer_retries_then_falls_back_to_a_template_and_records_why():
     lm = FakeLM(replies=["Sure! Here is a question.", "What is the capital of France today?"])
     writer = AnswerAwareQuestionWriter(attempts=2, round_trip="off")
@@ -269,6 +283,46 @@ def test_round_trip_rejects_a_near_tie_between_the_planned_span_and_another_of_i
     lenient = AnswerAwareQuestionWriter(attempts=1, replan=False, min_lead=0.0)
     [kept] = lenient.write_questions([victoria], [target], {"t": doc}, FakeLM(default=question, scorer=lead_of(0.5)))
     assert kept.source == "model"
+
+
+def test_calibrated_round_trip_needs_the_question_not_the_scorer_prior_to_pick_the_planned_span():
+    # Under the question the teacher prefers Queen Victoria by 2 nats; whether that comes from the question is
+    # what the content-free question ("N/A") shows.
+    target = "Queen Victoria opened the Tamar bridge in 1859, watched by Prince Albert."
+    doc = Document("t", target)
+    plain = AnswerAwareQuestionWriter(attempts=1, replan=False)
+    calibrated = AnswerAwareQuestionWriter(attempts=1, replan=False, calibrate=True)
+    span = Span("t", 0, len(target), target)
+    items = [WorkItem(id=f"t{r}", doc_id="t", index=0, seed=3, context=(0, len(target)), target=span,
+                      meta={"round": r}) for r in range(20)]  # fmt: skip
+    victoria = next(i for i in items if plain._plan(i)[0].text == "Queen Victoria")
+
+    def scorer_with_prior(prior):
+        def scorer(req):
+            n = len(req.continuation.split()) + (1 if req.end_turn else 0)
+            free = any(content == CONTENT_FREE_QUESTION for _, content in req.messages)
+            table = prior if free else {"Queen Victoria": -1.0, "Prince Albert": -3.0}
+            return [table.get(req.continuation, -9.0)] + [0.0] * (n - 1)
+
+        return scorer
+
+    question = "Who opened the Tamar bridge in 1859?"
+    same_prior = FakeLM(default=question, scorer=scorer_with_prior({"Queen Victoria": -1.0, "Prince Albert": -3.0}))
+    [raw] = plain.write_questions([victoria], [target], {"t": doc}, same_prior)
+    assert raw.source == "model"  # the raw ranking passes it
+    [flat] = calibrated.write_questions([victoria], [target], {"t": doc}, same_prior)
+    assert flat.source == "template"
+    assert flat.meta["question_attempts"][0]["failure"].startswith("round trip: the planned answer leads")
+
+    raised = FakeLM(default=question, scorer=scorer_with_prior({"Queen Victoria": -3.0, "Prince Albert": -1.0}))
+    [kept] = calibrated.write_questions([victoria], [target], {"t": doc}, raised)
+    assert (kept.source, kept.planned.text) == ("model", "Queen Victoria")
+    top, second = kept.meta["question_attempts"][0]["round_trip"][:2]
+    # logprob stays the log-probability with the question (the grounded answer reuses it); calibrated ranks.
+    assert (top["text"], top["logprob"], top["prior"], top["calibrated"]) == ("Queen Victoria", -1.0, -3.0, 2.0)
+    assert (second["text"], second["calibrated"]) == ("Prince Albert", -2.0)
+    free = [r for r in raised.score_calls if any(c == CONTENT_FREE_QUESTION for _, c in r.messages)]
+    assert len(free) * 2 == len(raised.score_calls) == 2 * len(kept.meta["question_attempts"][0]["round_trip"])
 
 
 def test_a_question_that_copies_the_blank_of_the_cloze_is_rejected():
