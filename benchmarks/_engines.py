@@ -140,6 +140,12 @@ def record_engine_calls(lm: CT2LM) -> list[dict[str, Any]]:
     return log
 
 
+def stop_recording(lm: CT2LM) -> None:
+    """Undo `record_engine_calls`: the class's seeded engines again, and a fresh worker pool on the next load."""
+    del lm._seeded_engines
+    lm._engine, lm._seeded = None, []
+
+
 def _rounds(log: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     rounds: dict[int, list[dict[str, Any]]] = {}
     for call in log:
@@ -277,8 +283,7 @@ def _one_run(
     limit = replay(lm, log)
     row["limit"] = limit
     row["cost_over_limit"] = round(s.seconds / limit["seconds"] - 1, 4) if limit["seconds"] else None
-    del lm._seeded_engines  # the class method again
-    lm._engine, lm._seeded = None, []
+    stop_recording(lm)
     pair = {
         "seconds": row["seconds"],
         "limit_seconds": limit["seconds"],

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from robustqa.components import QuestionWriter, WrittenQuestion
 from robustqa.errors import ConfigError
@@ -398,7 +398,7 @@ class RoundTrip:
     planned: AnswerSpan
     question: str
     ranked: list[tuple[float, AnswerSpan]]
-    logprobs: dict[AnswerSpan, tuple[float, float | None]] = field(default_factory=dict)
+    logprobs: dict[AnswerSpan, tuple[float, float | None]]  # span -> (log-probability, content-free prior)
 
     @classmethod
     def of(
@@ -420,7 +420,7 @@ class RoundTrip:
         it); a calibrated ranking adds the content-free `prior` and the `calibrated` score it ranked by."""
         rows = []
         for score, a in self.ranked:
-            lp, prior = self.logprobs.get(a, (score, None))
+            lp, prior = self.logprobs[a]
             row = {**a.to_dict(), "logprob": round(lp, 3)}
             if prior is not None:
                 row.update(prior=round(prior, 3), calibrated=round(score, 3))
